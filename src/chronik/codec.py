@@ -1,0 +1,273 @@
+"""Canonical bytes, hashing, ids and time: the byte-level definitions every store shares.
+
+docs/formats.md is the prose version of this module; keep them in step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from chronik.errors import LimitExceeded, ValidationError
+
+# Format version of the hash input. A new canonical form gets a new tag, never a silent change.
+HASH_TAG = b"chronik.event.v1\x00"
+GENESIS_HASH = "0" * 64
+
+_encode = msgspec.json.Encoder(order="sorted").encode
+_decode_object = msgspec.json.Decoder(dict).decode
+_decode_any = msgspec.json.Decoder().decode
+
+
+# ---------------------------------------------------------------- canonical JSON
+
+
+def canonical_json(value: Any, field: str, max_depth: int) -> bytes:
+    """Canonical bytes of a JSON object: UTF-8, sorted keys, no whitespace.
+
+    Raises ValidationError naming `field` for anything that is not plain JSON: non-str keys,
+    NaN/Infinity, lone surrogates, sets, objects, or nesting deeper than `max_depth`.
+    """
+    if not isinstance(value, dict):
+        raise ValidationError(field, f"must be a JSON object, got {type(value).__name__}",
+                              "pass a dict such as {\"key\": \"value\"}")
+    _check_json_value(value, field, 1, max_depth)
+    try:
+        return _encode(value)
+    except UnicodeEncodeError as exc:
+        raise ValidationError(field, "contains a string that is not valid Unicode (lone surrogate)",
+                              "remove or replace the invalid characters") from exc
+    except (msgspec.EncodeError, OverflowError, TypeError) as exc:
+        raise ValidationError(field, f"cannot be encoded as JSON: {exc}") from exc
+
+
+def _check_json_value(value: Any, path: str, depth: int, max_depth: int) -> None:
+    # Walks once; msgspec would silently turn NaN into null and recurse without a bound.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return
+    if kind is float:
+        if not math.isfinite(value):
+            raise ValidationError(path, f"{value!r} is not a JSON number",
+                                  "NaN and Infinity are rejected; use null or a string")
+        return
+    if kind is dict:
+        if depth > max_depth:
+            raise LimitExceeded(path, "max_depth", max_depth, depth, "flatten the structure")
+        for key, item in value.items():
+            if type(key) is not str:
+                raise ValidationError(f"{path}.{key!r}", "object keys must be strings",
+                                      "convert the key to a string")
+            _check_json_value(item, f"{path}.{key}", depth + 1, max_depth)
+        return
+    if kind is list or kind is tuple:
+        if depth > max_depth:
+            raise LimitExceeded(path, "max_depth", max_depth, depth, "flatten the structure")
+        for index, item in enumerate(value):
+            _check_json_value(item, f"{path}[{index}]", depth + 1, max_depth)
+        return
+    raise ValidationError(path, f"{kind.__name__} is not a JSON type",
+                          "use dict, list, str, int, float, bool or None")
+
+
+def decode_object(raw: bytes | str) -> dict[str, Any]:
+    """Decode canonical JSON written by chronik (trusted, already validated)."""
+    return _decode_object(raw)
+
+
+def decode_json(raw: bytes | str) -> Any:
+    return _decode_any(raw)
+
+
+def encode_json(value: Any) -> bytes:
+    """Sorted-key compact JSON for values chronik itself produces (records, reports)."""
+    return _encode(value)
+
+
+def parse_json_text(text: bytes | str, field: str, max_depth: int = 64) -> Any:
+    """Parse untrusted JSON text strictly: valid UTF-8, no duplicate keys, no NaN/Infinity,
+    nesting within `max_depth`. Used for every text input (CLI, files, HTTP)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(field, f"is not valid UTF-8 (byte {exc.start})",
+                                  "save the input as UTF-8") from exc
+    try:
+        value = json.loads(text, object_pairs_hook=_reject_duplicate_keys,
+                           parse_constant=_reject_constant)
+    except ValidationError as exc:
+        raise ValidationError(field, exc.problem, exc.fix) from None
+    except RecursionError:
+        raise LimitExceeded(field, "max_depth", max_depth, max_depth + 1, "flatten the structure") from None
+    except json.JSONDecodeError as exc:
+        raise ValidationError(field, f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                              "check quoting; JSON needs double quotes") from None
+    if isinstance(value, (dict, list)):
+        _check_json_value(value, field, 1, max_depth)
+    return value
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValidationError("json", f"duplicate key {duplicate!r}", "give each key once")
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValidationError("json", f"{name} is not a JSON number", "use null or a string")
+
+
+# ---------------------------------------------------------------- the chain
+
+
+def event_hash(position: int, stream: str, version: int, type_: str, id_: str, time: str,
+               data: bytes, meta: bytes, prev: str) -> str:
+    """sha256(tag | canonical bytes of the recorded event without hash and sig | prev), hex.
+
+    The canonical record is a JSON object with sorted keys; data and meta are already
+    canonical, so they are spliced in as raw bytes rather than encoded twice.
+    """
+    record = _encode({
+        "data": msgspec.Raw(data),
+        "id": id_,
+        "meta": msgspec.Raw(meta),
+        "position": position,
+        "prev": prev,
+        "stream": stream,
+        "time": time,
+        "type": type_,
+        "version": version,
+    })
+    return hashlib.sha256(HASH_TAG + record + b"\x00" + prev.encode()).hexdigest()
+
+
+def hash_of_event(event: Any) -> str:
+    """Recompute the hash of a recorded event (anything with the Event fields)."""
+    return event_hash(event.position, event.stream, event.version, event.type, event.id, event.time,
+                      _encode(event.data), _encode(event.meta), event.prev)
+
+
+# ---------------------------------------------------------------- ids
+
+
+_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+=@-]*")
+
+
+def new_event_id() -> str:
+    """A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then 74 random bits."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis << 80) | rand
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
+
+
+def check_event_id(value: Any, field: str, max_chars: int) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a string, got {type(value).__name__}",
+                              "pass a UUID or a string id")
+    if len(value) > max_chars:
+        raise LimitExceeded(field, "max_id_chars", max_chars, len(value), "use a shorter id")
+    if not _ID_PATTERN.fullmatch(value):
+        raise ValidationError(field, f"{value!r} has characters outside [A-Za-z0-9_.:+=@-]",
+                              "use a UUID, a hex digest or a similar token")
+    return value
+
+
+# ---------------------------------------------------------------- time
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 UTC with exactly six fractional digits and Z: 2026-11-22T01:15:09.123456Z.
+
+    Fixed width, so text order equals time order for times in this form (and only this form).
+    """
+    if moment.tzinfo is None:
+        raise ValidationError("time", "has no time zone", "use an aware datetime, e.g. datetime.now(UTC)")
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
+
+
+_TIME_PATTERN = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})")
+_AGO_PATTERN = re.compile(r"(\d+)\s*(s|m|h|d|w)")
+_AGO_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(value: datetime | date | str, field: str = "time", now: datetime | None = None) -> datetime:
+    """Parse a time given by a person or a program into an aware UTC datetime.
+
+    Accepts aware datetimes, RFC 3339 strings with a zone (Z or +hh:mm, up to nine fractional
+    digits; digits beyond microseconds are truncated), plain dates (UTC midnight) and
+    durations ago such as "90s", "15m", "2h", "7d", "1w". A time without a zone is refused,
+    because guessing one is how ledgers end up out of order.
+    """
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValidationError(field, "datetime has no time zone",
+                                  "use an aware datetime, e.g. datetime(..., tzinfo=UTC)")
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, str):
+        raise ValidationError(field, f"must be a time, got {type(value).__name__}",
+                              "use RFC 3339 such as 2026-11-22T01:15:09Z")
+    text = value.strip()
+    match = _TIME_PATTERN.fullmatch(text)
+    if match:
+        return _time_from_match(match, field)
+    ago = _AGO_PATTERN.fullmatch(text)
+    if ago:
+        base = now or datetime.now(UTC)
+        return base - timedelta(**{_AGO_UNITS[ago.group(2)]: int(ago.group(1))})
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    raise ValidationError(field, f"{value!r} is not a time with a zone",
+                          "use RFC 3339 such as 2026-11-22T01:15:09Z, a date, or an age like 2h or 7d")
+
+
+def _time_from_match(match: re.Match[str], field: str) -> datetime:
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    micros = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        if zone in ("Z", "z"):
+            tz = UTC
+        else:
+            sign = 1 if zone[0] == "+" else -1
+            tz = _fixed_zone(sign * (int(zone[1:3]) * 60 + int(zone[4:6])))
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                          micros, tzinfo=tz)
+    except ValueError as exc:
+        raise ValidationError(field, f"{match.group(0)!r} is not a valid time: {exc}") from None
+    return moment.astimezone(UTC)
+
+
+def _fixed_zone(offset_minutes: int):
+    from datetime import timezone
+
+    return timezone(timedelta(minutes=offset_minutes))
+
+
+def canonical_time(value: datetime | date | str, field: str = "time") -> str:
+    """Parse then format: the only form in which chronik compares times as text."""
+    return format_time(parse_time(value, field))

@@ -1,0 +1,121 @@
+"""The value types of chronik: what callers append, what the ledger records and returns.
+
+All are immutable msgspec Structs: cheap to build (reading 100,000 events builds 100,000 of
+them) and comparable by value.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+
+class Expect(enum.Enum):
+    """What the caller expects of a stream before appending. An int means that exact version."""
+
+    ANY = "any"
+    NO_STREAM = "no-stream"
+    EXISTS = "exists"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# An expectation is one of the Expect members or an exact stream version (0 = no stream).
+Expectation = Expect | int
+
+
+class NewEvent(msgspec.Struct, frozen=True):
+    """An event a caller wants recorded. `id` defaults to a fresh UUIDv7."""
+
+    type: str
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    id: str | None = None
+
+
+class Event(msgspec.Struct, frozen=True, gc=False):
+    """A recorded event: a NewEvent plus everything the ledger assigned."""
+
+    position: int
+    stream: str
+    version: int
+    type: str
+    id: str
+    time: str
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    prev: str
+    hash: str
+    sig: str | None = None
+
+    @property
+    def category(self) -> str:
+        return self.stream.partition(":")[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return msgspec.structs.asdict(self)
+
+
+class AppendResult(msgspec.Struct, frozen=True):
+    """What one stream's part of an append produced."""
+
+    first_position: int
+    last_position: int
+    version: int
+    ids: list[str]
+
+
+class StreamInfo(msgspec.Struct, frozen=True):
+    stream: str
+    version: int
+    last_position: int
+    last_type: str
+    last_time: str
+
+
+class Head(msgspec.Struct, frozen=True):
+    """The newest position and its hash; position 0 with the genesis hash when empty."""
+
+    position: int
+    hash: str
+
+
+class Filter(msgspec.Struct, frozen=True, kw_only=True):
+    """Which events a read or query returns. Every given criterion must match (AND);
+    within one list, any value matches (OR). `since`/`until` are inclusive times;
+    `text` is a case-insensitive substring of the type, data or meta JSON."""
+
+    streams: list[str] | None = None
+    categories: list[str] | None = None
+    types: list[str] | None = None
+    since: datetime | str | None = None
+    until: datetime | str | None = None
+    text: str | None = None
+
+
+class Page(msgspec.Struct, frozen=True):
+    events: list[Event]
+    total: int
+    has_more: bool
+    next_cursor: str | None
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """One thing verify found wrong, at a position (0 when it concerns the whole ledger)."""
+
+    position: int
+    kind: str
+    detail: str
+
+
+class VerifyReport(msgspec.Struct, frozen=True):
+    ok: bool
+    checked: int
+    first_bad_position: int | None
+    problems: list[Problem]
+    head: Head | None = None
+    notes: list[str] = msgspec.field(default_factory=list)

@@ -1,0 +1,206 @@
+"""The store contract: what every backend does, and the rules they all share.
+
+The ledger validates input and hands a store `StreamBatch`es of `PendingEvent`s whose data and
+meta are already canonical bytes. The store, under its own write lock, checks idempotency and
+expectations, assigns positions and versions, links each event into the hash chain
+(`codec.event_hash`) and makes the whole call durable at once, or writes nothing.
+
+Every store passes the same suite, tests/contract/. A new store is a new module here plus a line
+in `chronik.stores.open_store` and in the contract parametrisation.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import msgspec
+
+from chronik import codec
+from chronik.errors import ConcurrencyError, DuplicateIdError
+from chronik.model import AppendResult, Event, Expect, Expectation, Head, StreamInfo
+
+# Rows fetched per round trip by stores that page their reads.
+READ_PAGE_ROWS = 1_000
+
+
+class PendingEvent(msgspec.Struct, frozen=True):
+    """A validated event waiting for its position: data and meta are canonical JSON bytes."""
+
+    type: str
+    id: str
+    time: str
+    data: bytes
+    meta: bytes
+    id_given: bool
+
+
+class StreamBatch(msgspec.Struct, frozen=True):
+    stream: str
+    expect: Expectation
+    events: list[PendingEvent]
+
+
+class ReadFilter(msgspec.Struct, frozen=True):
+    """A Filter after validation: times canonical, text lower-cased, empty lists dropped."""
+
+    streams: tuple[str, ...] | None = None
+    categories: tuple[str, ...] | None = None
+    types: tuple[str, ...] | None = None
+    since: str | None = None
+    until: str | None = None
+    text: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.streams or self.categories or self.types or self.since or self.until
+                    or self.text)
+
+
+NO_FILTER = ReadFilter()
+
+
+class Store(abc.ABC):
+    """One backend. Methods are safe to call from several threads."""
+
+    url: str
+
+    @abc.abstractmethod
+    def append(self, batches: Sequence[StreamBatch]) -> dict[str, AppendResult]:
+        """Record all batches atomically and durably, or raise and record nothing."""
+
+    @abc.abstractmethod
+    def read_stream(self, stream: str, start: int, end: int | None, backwards: bool,
+                    limit: int | None) -> Iterator[Event]:
+        """Events of one stream with start <= version <= end, in version order."""
+
+    @abc.abstractmethod
+    def read_all(self, after: int, limit: int | None, filter: ReadFilter,
+                 until_position: int | None = None) -> Iterator[Event]:
+        """Matching events with position > after (and <= until_position), in position order."""
+
+    @abc.abstractmethod
+    def count(self, filter: ReadFilter, after: int = 0) -> int:
+        """How many events match `filter` with position > after."""
+
+    @abc.abstractmethod
+    def streams(self, category: str | None) -> list[StreamInfo]:
+        """Every stream (of one category), ordered by name."""
+
+    @abc.abstractmethod
+    def head(self) -> Head:
+        """The last position and its hash."""
+
+    @abc.abstractmethod
+    def stats(self) -> dict[str, Any]:
+        """events, streams, size_bytes, first_time, last_time, types {type: count}."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release files and connections. Further calls raise StorageError."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"
+
+
+# ---------------------------------------------------------------- rules shared by every store
+
+
+def check_expectation(stream: str, expect: Expectation, current_version: int) -> None:
+    """Raise ConcurrencyError unless `current_version` (0 = no stream) meets `expect`."""
+    if expect is Expect.ANY:
+        return
+    if expect is Expect.NO_STREAM:
+        ok = current_version == 0
+    elif expect is Expect.EXISTS:
+        ok = current_version > 0
+    else:
+        ok = current_version == expect
+    if not ok:
+        raise ConcurrencyError(stream, expect, current_version or None)
+
+
+def replayed_result(batch: StreamBatch, recorded: list[Event | None]) -> AppendResult | None:
+    """Idempotency: decide what a batch whose ids may already be recorded means.
+
+    `recorded[i]` is the stored event with the id of `batch.events[i]`, or None. Returns the
+    original result when every event is already recorded with identical content (a retry),
+    None when none is recorded (a new append), and raises DuplicateIdError otherwise.
+    """
+    if all(event is None for event in recorded):
+        return None
+    for index, (pending, event) in enumerate(zip(batch.events, recorded, strict=True)):
+        field = f"{batch.stream}.events[{index}].id"
+        if event is None:
+            raise DuplicateIdError(field, "this batch mixes ids already recorded with new ones",
+                                   "retry the original batch unchanged, or use fresh ids")
+        if (event.stream != batch.stream or event.type != pending.type
+                or codec.encode_json(event.data) != pending.data
+                or codec.encode_json(event.meta) != pending.meta):
+            raise DuplicateIdError(field, f"id {pending.id!r} is already recorded at position "
+                                   f"{event.position} with different content",
+                                   "use a fresh id for a different event")
+    positions = [event.position for event in recorded if event is not None]
+    versions = [event.version for event in recorded if event is not None]
+    return AppendResult(min(positions), max(positions), max(versions), [p.id for p in batch.events])
+
+
+class Link(msgspec.Struct, frozen=True, array_like=True):
+    """Where a pending event lands: its position, version, the hash before it and its own."""
+
+    position: int
+    version: int
+    prev: str
+    hash: str
+
+
+def reject_partial_replay(replayed: dict[str, AppendResult], fresh: Sequence[StreamBatch]) -> None:
+    """A call whose events are partly recorded already is not a retry of one atomic append."""
+    if replayed and fresh:
+        raise DuplicateIdError(f"{fresh[0].stream}.events[0].id",
+                               f"streams {sorted(replayed)} are already recorded with these ids but "
+                               f"{fresh[0].stream!r} is not",
+                               "retry the original call unchanged, or use fresh ids")
+
+
+def link_batch(stream: str, events: Sequence[PendingEvent], first_position: int,
+               first_version: int, prev_hash: str) -> list[Link]:
+    """Assign positions, versions and chain hashes to one stream's pending events."""
+    links: list[Link] = []
+    position, version, prev = first_position, first_version, prev_hash
+    for pending in events:
+        digest = codec.event_hash(position, stream, version, pending.type, pending.id,
+                                  pending.time, pending.data, pending.meta, prev)
+        links.append(Link(position, version, prev, digest))
+        position, version, prev = position + 1, version + 1, digest
+    return links
+
+
+def category_bounds(category: str) -> tuple[str, str]:
+    """Stream names of a category sort in [low, high): 'order:' <= s < 'order;'."""
+    return f"{category}:", f"{category};"
+
+
+def text_haystack(type_: str, data: bytes | str, meta: bytes | str) -> str:
+    """What a text filter searches: type, data and meta JSON, lower-cased, fields kept apart."""
+    if isinstance(data, bytes):
+        data = data.decode()
+    if isinstance(meta, bytes):
+        meta = meta.decode()
+    return f"{type_}\x00{data}\x00{meta}".lower()
+
+
+def matches(event: Event, data_json: bytes, meta_json: bytes, filter: ReadFilter) -> bool:
+    """The filter predicate for stores that filter in Python (memory, jsonl)."""
+    if filter.streams and event.stream not in filter.streams:
+        return False
+    if filter.categories and event.stream.partition(":")[0] not in filter.categories:
+        return False
+    if filter.types and event.type not in filter.types:
+        return False
+    if filter.since and event.time < filter.since:
+        return False
+    if filter.until and event.time > filter.until:
+        return False
+    return not (filter.text and filter.text not in text_haystack(event.type, data_json, meta_json))
