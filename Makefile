@@ -1,0 +1,36 @@
+# The two commands of the README, plus benchmarks and lint. Everything installs into .venv.
+SHELL := /bin/bash
+# The first Python >= 3.11 on PATH (override with `make PYTHON=/path/to/python3.12 ...`).
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& echo $$p && break; done)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test bench bench-quick lint clean
+
+$(INSTALLED): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "chronik needs Python 3.11 or newer on PATH" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	@touch $(INSTALLED)
+
+demo: $(INSTALLED)
+	$(BIN)/chronik demo
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest -q
+
+bench: $(INSTALLED)
+	$(BIN)/python benchmarks/bench_sqlite_vs_eventsourcing.py
+
+bench-quick: $(INSTALLED)
+	$(BIN)/python benchmarks/bench_sqlite_vs_eventsourcing.py --quick
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache chronik-demo.db chronik-demo.db-wal chronik-demo.db-shm
