@@ -20,6 +20,8 @@ class ChronikError(Exception):
 class ValidationError(ChronikError, ValueError):
     """Bad input: names the field and the fix. Nothing was written."""
 
+    exit_code = 2
+
     def __init__(self, field: str, problem: str, fix: str = "") -> None:
         self.field = field
         self.problem = problem

@@ -42,6 +42,8 @@ TYPE_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
 
 STREAM_FIX = "use category:id, e.g. order:42, with letters, digits and _ . - (and : @ + = ~ in the id)"
 TYPE_FIX = "use snake_case or kebab-case, e.g. order_created"
+# Positions, versions and counts are signed 64-bit in every store.
+MAX_COUNT = 2**63 - 1
 
 
 def _system_clock() -> datetime:
@@ -62,6 +64,7 @@ class Ledger:
 
     def append(self, stream: str, events: Sequence[NewEvent], expect: Expectation = Expect.ANY) -> AppendResult:
         """Record `events` at the end of `stream`, atomically, if the stream meets `expect`."""
+        self._check_stream(stream, "stream")  # before it is used as a dict key
         return self.append_many({stream: (events, expect)})[stream]
 
     def append_many(self, batches: Mapping[str, tuple[Sequence[NewEvent], Expectation]]
@@ -186,8 +189,14 @@ class Ledger:
                stop: Callable[[], bool] | None = None) -> Iterator[Event]:
         """Matching events after `after`, then each new one as it is committed, forever (or
         until `stop()` is true). Resumes by position, so nothing is skipped or repeated."""
+        # Checked now, not on the first next(): a caller learns of bad input before it starts.
         read_filter = self._read_filter(filter)
         after = self._check_count(after, "after", minimum=0)
+        poll_interval_ms = self._check_count(poll_interval_ms, "poll_interval_ms", minimum=1)
+        return self._follow(after, read_filter, poll_interval_ms, stop)
+
+    def _follow(self, after: int, read_filter: ReadFilter, poll_interval_ms: int,
+                stop: Callable[[], bool] | None) -> Iterator[Event]:
         while stop is None or not stop():
             # Read up to a head taken first: positions are commit-ordered, so nothing can
             # appear at or below it later, and a filter that matches nothing still advances.
@@ -232,9 +241,9 @@ class Ledger:
     # ------------------------------------------------------------ input checks
 
     def _check_count(self, value: Any, field: str, minimum: int) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ValidationError(field, f"{value!r} is not an integer >= {minimum}",
-                                  f"pass a whole number >= {minimum}")
+        if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= MAX_COUNT:
+            raise ValidationError(field, f"{value!r} is not an integer from {minimum} to {MAX_COUNT}",
+                                  f"pass a whole number >= {minimum} that fits in 64 bits")
         return value
 
     def _check_category(self, category: Any, field: str) -> str:
@@ -300,7 +309,7 @@ def _decode_cursor(cursor: Any, read_filter: ReadFilter) -> int:
         after = int(position)
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("cursor", "is not a cursor from this ledger", fix) from None
-    if version != "1" or after < 0:
+    if version != "1" or not 0 <= after <= MAX_COUNT:
         raise ValidationError("cursor", "is not a cursor from this ledger", fix)
     if digest != _filter_digest(read_filter):
         raise ValidationError("cursor", "was made for a different filter", fix)

@@ -1,0 +1,99 @@
+"""Turning option text into library values, with errors that name the option.
+
+Parsing is strict and lives in the core (codec.parse_json_text, codec.parse_time); this module
+only reads the text from where the option says (inline, @file, - for stdin) and names the
+option in errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from chronik import codec
+from chronik.errors import LimitExceeded, ValidationError
+from chronik.limits import DEFAULT_LIMITS
+from chronik.model import Expect, Expectation
+
+# Read at most this much from a file or stdin for one option: the event limit plus room for
+# whitespace, so an oversized input is refused without reading all of it.
+MAX_OPTION_INPUT_BYTES = 4 * DEFAULT_LIMITS.max_event_bytes
+
+EXPECT_WORDS = {member.value: member for member in Expect}
+EXPECT_FIX = "use any, no-stream, exists or a version number such as 3"
+
+
+def json_object_option(value: str | None, option: str) -> dict[str, Any]:
+    """The JSON object given as text, @file or - (stdin); {} when the option is absent."""
+    if value is None:
+        return {}
+    parsed = codec.parse_json_text(_option_input(value, option), option, DEFAULT_LIMITS.max_depth)
+    if not isinstance(parsed, dict):
+        raise ValidationError(option, f"must be a JSON object, got {_json_kind(parsed)}",
+                              f"""wrap it in an object, e.g. {option} '{{"value": ...}}'""")
+    return parsed
+
+
+def _option_input(value: str, option: str) -> bytes | str:
+    if value == "-":
+        return _read_bounded(sys.stdin.buffer, option, "stdin")
+    if value.startswith("@"):
+        path = value[1:]
+        try:
+            with open(path, "rb") as file:
+                return _read_bounded(file, option, path)
+        except OSError as exc:
+            raise ValidationError(option, f"cannot read {path!r}: {exc.strerror}",
+                                  "give an existing file after @, or JSON text") from None
+    return value
+
+
+def _read_bounded(file: Any, option: str, source: str) -> bytes:
+    raw = file.read(MAX_OPTION_INPUT_BYTES + 1)
+    if len(raw) > MAX_OPTION_INPUT_BYTES:
+        raise LimitExceeded(option, "max_option_input_bytes", MAX_OPTION_INPUT_BYTES, len(raw),
+                            f"{source} is too large for one event; store large payloads elsewhere")
+    return raw
+
+
+def _json_kind(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def expectation_option(value: str) -> Expectation:
+    """--expect: any | no-stream | exists | N (the exact current version; 0 = no stream)."""
+    word = value.strip().lower()
+    if word in EXPECT_WORDS:
+        return EXPECT_WORDS[word]
+    if word.isdigit():
+        return int(word)
+    raise ValidationError("--expect", f"{value!r} is not an expectation", EXPECT_FIX)
+
+
+def time_option(value: str | None, option: str) -> datetime | None:
+    """--since/--until: RFC 3339 with a zone, a date, or an age such as 2h or 7d."""
+    return None if value is None else codec.parse_time(value, option)
+
+
+def rename_field(error: ValidationError, renames: Mapping[str, str]) -> ValidationError:
+    """The same error naming the command-line option instead of the library's field.
+
+    `renames` maps a library field to its option; a nested path under the field
+    (field.key, field[0]) keeps its tail: "order:1.events[0].data.a" -> "--data.a".
+    """
+    for field, option in renames.items():
+        if error.field == field or error.field.startswith((field + ".", field + "[")):
+            return _with_field(error, option + error.field[len(field):])
+    return error
+
+
+def _with_field(error: ValidationError, field: str) -> ValidationError:
+    # Same class and attributes (LimitExceeded keeps its limit), new field and message.
+    renamed = type(error).__new__(type(error))
+    renamed.__dict__.update(error.__dict__)
+    ValidationError.__init__(renamed, field, error.problem, error.fix)
+    return renamed
