@@ -1,0 +1,754 @@
+"""`jsonl:///path` — the ledger as a JSON Lines file: one recorded event per line.
+
+The line
+--------
+Each line is a compact JSON object with its keys in this fixed order::
+
+    {"position":1,"stream":"order:1","version":1,"type":"created","id":"0192…","time":"2026-11-22T01:15:09.123456Z",
+     "data":{"n":1},"meta":{},"prev":"000…","hash":"9f2…"}
+
+- `data` and `meta` are the event's canonical JSON bytes (sorted keys, no whitespace) spliced in
+  unchanged, so `codec.event_hash` recomputes every hash from the line alone.
+- `sig` is present only when the event is signed; an unsigned event has no `sig` key (readers
+  treat a missing `sig` as null).
+- `more` (batch framing, below) is present only on lines that are not the last of their commit.
+- Compact JSON never contains a raw newline byte, so a line is exactly one record and the file is
+  `cat`-, `grep`- and `jq`-able as it stands.
+
+Commits and framing
+-------------------
+One append call is one commit: all its lines, for every stream of the call, go to the file in a
+single `os.write` on an `O_APPEND` descriptor, followed by `fsync` (unless the store was opened
+with `?durability=relaxed`) before the call returns. A line that is not the last of its commit
+carries a trailing `"more": k`, where k is the number of lines of the same commit still to follow;
+the last line has no `more` key. So a commit of three events reads `more: 2`, `more: 1`, (none).
+
+A reader accepts a commit only when all of its lines are present and newline-terminated. A crash
+or power loss in the middle of a write therefore never exposes part of an append: the torn lines
+are simply not a commit yet.
+
+Opening and repair
+------------------
+A store is opened under the exclusive lock. Scanning from the top, every line must decode as a
+record whose position is the previous one plus one and whose `more` counts down within a commit.
+
+- A torn tail — an unterminated last line that is not a whole record, the lines of a commit whose
+  last line is missing, zero bytes or other unparseable bytes after the last complete commit — is
+  cut off (`ftruncate` + `fsync`). The repair is appended to `store.repairs` and logged as a
+  warning on the "chronik" logger.
+- A last record that is whole and completes its commit but lacks only its final newline is kept:
+  the newline is added (and reported the same way). A complete record is never dropped.
+- Unparseable bytes followed by any later line that decodes as a record, and any whole record
+  whose position or framing is out of sequence, are corruption in the middle: the store refuses to
+  open with `IntegrityError` naming the file and the 1-based line number, and changes nothing.
+
+A writer runs the same check on the bytes other processes appended since it last looked, so a
+torn tail left by a writer that died is repaired by the next one before it appends.
+
+Locking and other processes
+---------------------------
+Writers serialise on `flock(LOCK_EX)` of `<file>.lock` — a separate file that is never renamed,
+so the lock survives a compaction that replaces the data file — plus a `threading.Lock` for the
+threads of one process. After taking the lock a writer compares the inode of the path with that
+of its open descriptor (a replaced file is reloaded) and the file size with what it has indexed
+(appends by other processes are read in). Readers take no file lock: before each call they stat
+the file and read in any newly completed commits, never a partial one.
+
+In memory the store keeps an index, not the events: the byte offset where each line ends, each
+stream's positions, version and last type/time, the id -> position map for idempotency, the head
+hash and the per-type counts. Events are decoded from the file when read, with consecutive lines
+fetched in one `pread`.
+
+Store descriptors must not be shared across `fork()`: open the ledger in the child.
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import fcntl
+import heapq
+import itertools
+import logging
+import os
+import threading
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from chronik import codec
+from chronik.errors import IntegrityError, StorageError
+from chronik.model import AppendResult, Event, Head, StreamInfo
+from chronik.stores.base import (
+    READ_PAGE_ROWS,
+    PendingEvent,
+    ReadFilter,
+    Store,
+    StreamBatch,
+    check_expectation,
+    link_batch,
+    matches,
+    reject_partial_replay,
+    replayed_result,
+)
+
+log = logging.getLogger("chronik")
+
+DURABILITIES = ("full", "relaxed")
+# Bytes read per pread while scanning the file for new lines.
+SCAN_CHUNK_BYTES = 4 * 1024 * 1024
+# Bytes read per pread while reading events (more only when one line alone is larger).
+READ_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+class Record(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """One line of the file. Field order is the key order on disk; defaults are omitted."""
+
+    position: int
+    stream: str
+    version: int
+    type: str
+    id: str
+    time: str
+    data: msgspec.Raw
+    meta: msgspec.Raw
+    prev: str
+    hash: str
+    sig: str | None = None
+    more: int = 0
+
+
+_encode_record = msgspec.json.Encoder().encode
+_decode_record = msgspec.json.Decoder(Record).decode
+_decode_record_lines = msgspec.json.Decoder(Record).decode_lines
+# Event ignores the unknown `more` key, so a plain read decodes lines straight into Events.
+_decode_event_lines = msgspec.json.Decoder(Event).decode_lines
+
+
+class _StreamState:
+    __slots__ = ("positions", "version", "last_type", "last_time")
+
+    def __init__(self) -> None:
+        self.positions = array("q")
+        self.version = 0
+        self.last_type = ""
+        self.last_time = ""
+
+
+class _Index:
+    """What the store knows about one data file: where each line ends, and per-stream facts.
+
+    `line_ends[p]` is the byte offset just past the line of position p; `line_ends[0]` is 0, so
+    the line of position p is bytes [line_ends[p - 1], line_ends[p]). The file's positions run
+    1..count with no gap; `end` is always the end of a complete commit.
+    """
+
+    def __init__(self, fd: int, identity: tuple[int, int]) -> None:
+        self.fd = fd
+        self.identity = identity
+        self.line_ends = array("q", [0])
+        self.streams: dict[str, _StreamState] = {}
+        self.ids: dict[str, int] = {}
+        self.types: dict[str, int] = {}
+        self.head_hash = codec.GENESIS_HASH
+        self.first_time: str | None = None
+        self.last_time: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.line_ends) - 1
+
+    @property
+    def end(self) -> int:
+        return self.line_ends[-1]
+
+    def add(self, record: Record, line_end: int) -> None:
+        line_ends = self.line_ends
+        position = record.position
+        assert position == len(line_ends), "positions must stay contiguous"
+        assert line_end > line_ends[-1], "lines must move forward through the file"
+        line_ends.append(line_end)
+        state = self.streams.get(record.stream)
+        if state is None:
+            state = self.streams[record.stream] = _StreamState()
+        state.positions.append(position)
+        state.version, state.last_type, state.last_time = record.version, record.type, record.time
+        self.ids.setdefault(record.id, position)
+        self.types[record.type] = self.types.get(record.type, 0) + 1
+        self.head_hash = record.hash
+        # The times of the first and last events by position (the only order), not min/max.
+        if self.first_time is None:
+            self.first_time = record.time
+        self.last_time = record.time
+
+
+class _Tail:
+    """What a scan found after the last complete commit it indexed."""
+
+    def __init__(self, boundary: int, size: int, last_line: int) -> None:
+        self.boundary = boundary  # end of the last complete commit (== index.end)
+        self.size = size  # file size scanned up to
+        self.last_line = last_line  # 1-based number of the last line of that commit
+        # A whole final commit whose last line only lacks its newline: kept, not dropped.
+        # Each record with the offset its line ends at (the last one once its newline is added).
+        self.unterminated_commit: list[tuple[Record, int]] = []
+
+    @property
+    def dropped_bytes(self) -> int:
+        return self.size - self.boundary
+
+
+class JsonlStore(Store):
+    def __init__(self, url: str, path: str, durability: str = "full") -> None:
+        if durability not in DURABILITIES:
+            raise StorageError(f"durability={durability!r} is not one of {list(DURABILITIES)}")
+        self.url = url
+        self.path = path
+        self.durability = durability
+        self.repairs: list[str] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        # Descriptors of files replaced by a compaction: reads already running may still use
+        # them, so they are closed with the store rather than at the swap.
+        self._retired_fds: list[int] = []
+        self._lock_fd = -1
+        self._index: _Index | None = None
+        try:
+            self._open_files()
+        except BaseException:
+            self._close_fds()
+            raise
+
+    def _open_files(self) -> None:
+        directory = Path(self.path).parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise _storage_error(exc, f"cannot open {self.path}.lock") from exc
+        with self._file_lock():
+            self._index = self._new_index(_open_data_file(self.path))
+            self._sync_locked()
+
+    # ------------------------------------------------------------ locking and syncing
+
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """The cross-process write lock. Callers already hold `self._lock` (or are __init__)."""
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            raise _storage_error(exc, f"cannot lock {self.path}.lock") from exc
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _new_index(self, fd: int) -> _Index:
+        try:
+            stat = os.fstat(fd)
+        except OSError as exc:
+            os.close(fd)
+            raise _storage_error(exc, f"cannot stat {self.path}") from exc
+        return _Index(fd, (stat.st_dev, stat.st_ino))
+
+    def _current_index(self, writer: bool) -> _Index:
+        """The index, brought up to date with the file. Called with `self._lock` held (and,
+        for a writer, the file lock): swaps in a new index when the file was replaced."""
+        assert self._index is not None
+        try:
+            stat = os.stat(self.path)
+        except OSError as exc:
+            raise _storage_error(exc, f"cannot stat {self.path}") from exc
+        if (stat.st_dev, stat.st_ino) != self._index.identity:
+            # Compaction (or anything else) renamed a new file into place: start over on it.
+            self._retired_fds.append(self._index.fd)
+            self._index = self._new_index(_open_data_file(self.path))
+            log.info("chronik: %s was replaced; reloading it", self.path)
+        index = self._index
+        # The size of the file we hold open, which may be newer than the path we stat'ed.
+        size = _file_size(index.fd, self.path)
+        if size < index.end:
+            raise IntegrityError(f"{self.path} shrank to {size} bytes, below the {index.end} "
+                                 f"bytes of complete commits already read; something outside "
+                                 f"chronik truncated it")
+        if size != index.end:
+            tail = _scan(index, self.path, size)
+            if writer:
+                self._repair_tail(index, tail)
+        return index
+
+    def _sync_locked(self) -> _Index:
+        return self._current_index(writer=True)
+
+    def _repair_tail(self, index: _Index, tail: _Tail) -> None:
+        """Under the file lock no write is in flight, so an incomplete tail is left by a writer
+        that died: keep a whole unterminated commit, cut everything else off."""
+        if tail.unterminated_commit:
+            _write_all(index.fd, b"\n", self.path)
+            _fsync(index.fd, self.path)
+            for record, line_end in tail.unterminated_commit:
+                index.add(record, line_end)
+            self._report(f"{self.path}: added the missing newline at the end of line {index.count}")
+        elif tail.dropped_bytes > 0:
+            try:
+                os.ftruncate(index.fd, tail.boundary)
+            except OSError as exc:
+                raise _storage_error(exc, f"cannot repair the torn tail of {self.path}") from exc
+            _fsync(index.fd, self.path)
+            self._report(f"{self.path}: truncated {tail.dropped_bytes} bytes of an incomplete record "
+                         f"or commit after line {tail.last_line}")
+
+    def _report(self, repair: str) -> None:
+        self.repairs.append(repair)
+        log.warning("chronik: repaired %s", repair)
+
+    # ------------------------------------------------------------ writing
+
+    def append(self, batches: Sequence[StreamBatch]) -> dict[str, AppendResult]:
+        with self._lock:
+            self._check_open()
+            with self._file_lock():
+                index = self._sync_locked()
+                results, fresh = self._plan(index, batches)
+                if fresh:
+                    results.update(self._commit(index, fresh))
+                return results
+
+    def _plan(self, index: _Index, batches: Sequence[StreamBatch]
+              ) -> tuple[dict[str, AppendResult], list[StreamBatch]]:
+        """Idempotent retries and expectations: what is already recorded, what is to write."""
+        results: dict[str, AppendResult] = {}
+        fresh: list[StreamBatch] = []
+        for batch in batches:
+            replay = self._replayed(index, batch)
+            if replay is not None:
+                results[batch.stream] = replay
+                continue
+            state = index.streams.get(batch.stream)
+            check_expectation(batch.stream, batch.expect, state.version if state else 0)
+            fresh.append(batch)
+        reject_partial_replay(results, fresh)
+        return results, fresh
+
+    def _replayed(self, index: _Index, batch: StreamBatch) -> AppendResult | None:
+        if not any(p.id_given for p in batch.events):
+            return None
+        positions = [index.ids.get(p.id) for p in batch.events]
+        known = sorted(p for p in positions if p is not None)
+        by_position = {event.position: event for event in _events_at(index, known, self.path)}
+        recorded = [None if p is None else by_position[p] for p in positions]
+        return replayed_result(batch, recorded)
+
+    def _commit(self, index: _Index, fresh: list[StreamBatch]) -> dict[str, AppendResult]:
+        records, results = _link(index, fresh)
+        lines = [_encode_record(record) + b"\n" for record in records]
+        for line in lines:
+            assert line.count(b"\n") == 1, "a record must be exactly one line"
+        start = index.end
+        payload = b"".join(lines)
+        try:
+            _write_all(index.fd, payload, self.path)
+            if self.durability == "full":
+                _fsync(index.fd, self.path)
+            size = os.fstat(index.fd).st_size
+        except (StorageError, OSError) as exc:
+            self._undo_write(index.fd, start)
+            raise StorageError(f"append to {self.path} failed; nothing was recorded: {exc}") from exc
+        if size != start + len(payload):
+            raise IntegrityError(f"{self.path} grew by {size - start} bytes for an append of "
+                                 f"{len(payload)}: something outside chronik wrote to it")
+        line_end = start
+        for record, line in zip(records, lines, strict=True):
+            line_end += len(line)
+            index.add(record, line_end)
+        return results
+
+    def _undo_write(self, fd: int, start: int) -> None:
+        # We hold the file lock, so bytes past `start` are ours and unacknowledged.
+        try:
+            os.ftruncate(fd, start)
+            os.fsync(fd)
+        except OSError as exc:
+            log.error("chronik: could not undo a failed append to %s: %s", self.path, exc)
+
+    # ------------------------------------------------------------ reading
+
+    def _reader_index(self) -> _Index:
+        with self._lock:
+            self._check_open()
+            return self._current_index(writer=False)
+
+    def read_stream(self, stream: str, start: int, end: int | None, backwards: bool,
+                    limit: int | None) -> Iterator[Event]:
+        with self._lock:
+            self._check_open()
+            index = self._current_index(writer=False)
+            state = index.streams.get(stream)
+            positions = state.positions if state else array("q")
+            last = len(positions) if end is None else min(end, len(positions))
+            selected = positions[max(start, 1) - 1:last].tolist()
+        if backwards:
+            selected.reverse()
+        if limit is not None:
+            selected = selected[:limit]
+        return self._events_in_order(index, selected)
+
+    def _events_in_order(self, index: _Index, positions: list[int]) -> Iterator[Event]:
+        for page_start in range(0, len(positions), READ_PAGE_ROWS):
+            page = positions[page_start:page_start + READ_PAGE_ROWS]
+            self._check_open()
+            events = {e.position: e for e in _events_at(index, sorted(page), self.path)}
+            yield from (events[p] for p in page)
+
+    def read_all(self, after: int, limit: int | None, filter: ReadFilter,
+                 until_position: int | None = None) -> Iterator[Event]:
+        index = self._reader_index()
+        stop = index.count if until_position is None else min(until_position, index.count)
+        return itertools.islice(self._scan_events(index, after, stop, filter), limit)
+
+    def _scan_events(self, index: _Index, after: int, stop: int, filter: ReadFilter) -> Iterator[Event]:
+        candidates = _candidate_positions(index, after, stop, filter)
+        while True:
+            page = list(itertools.islice(candidates, READ_PAGE_ROWS))
+            if not page:
+                return
+            self._check_open()
+            if filter.is_empty:
+                yield from _events_at(index, page, self.path)
+            else:
+                yield from _matching_events_at(index, page, filter, self.path)
+
+    def count(self, filter: ReadFilter, after: int = 0) -> int:
+        index = self._reader_index()
+        stop = index.count
+        if filter.is_empty:
+            return max(stop - max(after, 0), 0)
+        if filter == ReadFilter(streams=filter.streams):
+            return sum(1 for _ in _candidate_positions(index, after, stop, filter))
+        return sum(1 for _ in self._scan_events(index, after, stop, filter))
+
+    def streams(self, category: str | None) -> list[StreamInfo]:
+        with self._lock:
+            self._check_open()
+            index = self._current_index(writer=False)
+            return [StreamInfo(name, state.version, state.positions[-1], state.last_type, state.last_time)
+                    for name, state in sorted(index.streams.items())
+                    if category is None or name.partition(":")[0] == category]
+
+    def head(self) -> Head:
+        with self._lock:
+            self._check_open()
+            index = self._current_index(writer=False)
+            return Head(index.count, index.head_hash)
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            self._check_open()
+            index = self._current_index(writer=False)
+            return {
+                "events": index.count,
+                "streams": len(index.streams),
+                "size_bytes": _file_size(index.fd, self.path),
+                "first_time": index.first_time,
+                "last_time": index.last_time,
+                "types": dict(sorted(index.types.items())),
+            }
+
+    # ------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._close_fds()
+
+    def _close_fds(self) -> None:
+        fds = list(self._retired_fds)
+        if self._index is not None:
+            fds.append(self._index.fd)
+        if self._lock_fd >= 0:
+            fds.append(self._lock_fd)
+        self._retired_fds.clear()
+        self._lock_fd = -1
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # closing is best effort; the descriptor is gone either way
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the ledger is closed; open it again")
+
+
+# ---------------------------------------------------------------- scanning the file
+
+
+def _scan(index: _Index, path: str, size: int) -> _Tail:
+    """Index every complete commit between `index.end` and `size`; describe what is left.
+
+    Raises IntegrityError for corruption: a whole record out of sequence, or unparseable bytes
+    followed by a line that decodes as a record. Nothing is changed on disk here.
+    """
+    scanner = _Scanner(index, path)
+    offset = index.end
+    leftover = b""
+    while offset < size:
+        chunk = _pread(index.fd, min(SCAN_CHUNK_BYTES, size - offset), offset, path)
+        if not chunk:
+            size = offset  # the file shrank while we read: scan what we have
+            break
+        buffer = leftover + chunk
+        offset += len(chunk)
+        last_newline = buffer.rfind(b"\n")
+        line_end = offset - len(buffer)  # where the buffer starts in the file
+        if last_newline >= 0:
+            for line in buffer[:last_newline].split(b"\n"):
+                line_end += len(line) + 1
+                scanner.line(line, line_end)
+        leftover = buffer[last_newline + 1:]
+    return scanner.finish(leftover, size)
+
+
+class _Scanner:
+    """Checks lines in file order and adds each commit to the index once its last line is in."""
+
+    def __init__(self, index: _Index, path: str) -> None:
+        self.index = index
+        self.path = path
+        self.line_no = index.count  # one line per indexed event
+        self.commit: list[tuple[Record, int]] = []  # lines of the commit still open
+        self.first_junk: int | None = None  # line number of the first unparseable line
+
+    def line(self, raw: bytes, line_end: int) -> None:
+        self.line_no += 1
+        record = _try_decode(raw)
+        if self.first_junk is not None:
+            if record is not None:
+                raise self._corrupt(self.first_junk, "unparseable line followed by more records")
+            return
+        if record is None:
+            self.first_junk = self.line_no
+            return
+        problem = self._sequence_problem(record)
+        if problem:
+            raise self._corrupt(self.line_no, problem)
+        if record.more:
+            self.commit.append((record, line_end))
+            return
+        for done, end in self.commit:
+            self.index.add(done, end)
+        self.commit.clear()
+        self.index.add(record, line_end)
+
+    def finish(self, unterminated: bytes, size: int) -> _Tail:
+        tail = _Tail(self.index.end, size, self.index.count)
+        if not unterminated:
+            return tail
+        self.line_no += 1
+        record = _try_decode(unterminated)
+        if record is None:
+            return tail
+        if self.first_junk is not None:
+            raise self._corrupt(self.first_junk, "unparseable line followed by more records")
+        problem = self._sequence_problem(record)
+        if problem:
+            raise self._corrupt(self.line_no, problem)
+        if record.more == 0:
+            tail.unterminated_commit = [*self.commit, (record, size + 1)]
+        return tail
+
+    def _sequence_problem(self, record: Record) -> str | None:
+        expected_position = len(self.index.line_ends) + len(self.commit)
+        if record.position != expected_position:
+            return f"position {record.position} where {expected_position} was expected"
+        expected_more = self.commit[-1][0].more - 1 if self.commit else None
+        if record.more < 0 or (expected_more is not None and record.more != expected_more):
+            return f"batch framing \"more\": {record.more} where {expected_more} was expected"
+        return None
+
+    def _corrupt(self, line_no: int, problem: str) -> IntegrityError:
+        return IntegrityError(f"{self.path} is corrupt at line {line_no}: {problem}; refusing to "
+                              f"open it (nothing was changed). Restore it from a copy, or inspect "
+                              f"the line with: sed -n {line_no}p {self.path}")
+
+
+def _try_decode(raw: bytes) -> Record | None:
+    """The record on a line, or None when the line is not one. The record decoder checks the
+    JSON syntax of data/meta but skips their bytes unchecked, so UTF-8 is checked first and
+    the first byte after: it is cheaper than decoding data and meta twice."""
+    try:
+        record = _decode_record(raw.decode("utf-8"))
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if not (bytes(record.data).startswith(b"{") and bytes(record.meta).startswith(b"{")):
+        return None
+    return record
+
+
+# ---------------------------------------------------------------- linking new records
+
+
+def _link(index: _Index, fresh: list[StreamBatch]) -> tuple[list[Record], dict[str, AppendResult]]:
+    """Positions, versions, chain hashes and framing for the records of one commit."""
+    total = sum(len(batch.events) for batch in fresh)
+    position, prev = index.count + 1, index.head_hash
+    records: list[Record] = []
+    results: dict[str, AppendResult] = {}
+    for batch in fresh:
+        state = index.streams.get(batch.stream)
+        links = link_batch(batch.stream, batch.events, position, (state.version if state else 0) + 1, prev)
+        for pending, link in zip(batch.events, links, strict=True):
+            records.append(_record(batch.stream, pending, link.position, link.version, link.prev,
+                                   link.hash, more=total - len(records) - 1))
+        results[batch.stream] = AppendResult(links[0].position, links[-1].position, links[-1].version,
+                                             [p.id for p in batch.events])
+        position, prev = links[-1].position + 1, links[-1].hash
+    return records, results
+
+
+def _record(stream: str, pending: PendingEvent, position: int, version: int, prev: str, hash_: str,
+            more: int) -> Record:
+    return Record(position, stream, version, pending.type, pending.id, pending.time,
+                  msgspec.Raw(pending.data), msgspec.Raw(pending.meta), prev, hash_, None, more)
+
+
+# ---------------------------------------------------------------- reading events
+
+
+def _candidate_positions(index: _Index, after: int, stop: int, filter: ReadFilter) -> Iterator[int]:
+    """Positions in (after, stop] worth decoding: a stream filter narrows them by the index."""
+    low = max(after, 0)
+    if not filter.streams:
+        return iter(range(low + 1, stop + 1))
+    runs: list[Iterable[int]] = []
+    for stream in filter.streams:
+        state = index.streams.get(stream)
+        if state is not None:
+            first = bisect.bisect_right(state.positions, low)
+            last = bisect.bisect_right(state.positions, stop)
+            runs.append(state.positions[first:last])
+    return heapq.merge(*runs)
+
+
+def _events_at(index: _Index, positions: list[int], path: str) -> list[Event]:
+    """The events at `positions` (ascending), consecutive lines fetched together."""
+    events: list[Event] = []
+    for chunk in _line_chunks(index, positions, path):
+        with _changed_on_disk(path, positions):
+            events.extend(_decode_event_lines(chunk))
+    return events
+
+
+def _matching_events_at(index: _Index, positions: list[int], filter: ReadFilter, path: str) -> list[Event]:
+    events: list[Event] = []
+    for chunk in _line_chunks(index, positions, path):
+        with _changed_on_disk(path, positions):
+            records = _decode_record_lines(chunk)
+        for record in records:
+            data, meta = bytes(record.data), bytes(record.meta)
+            if matches(record, data, meta, filter):  # type: ignore[arg-type]  # duck-typed Event
+                events.append(Event(record.position, record.stream, record.version, record.type,
+                                    record.id, record.time, codec.decode_object(data),
+                                    codec.decode_object(meta), record.prev, record.hash, record.sig))
+    return events
+
+
+@contextmanager
+def _changed_on_disk(path: str, positions: list[int]) -> Iterator[None]:
+    """Lines were checked when indexed; failing to decode now means they were edited since."""
+    try:
+        yield
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"{path}: a line between positions {positions[0]} and {positions[-1]} "
+                             f"was changed on disk after chronik read it: {exc}") from exc
+
+
+def _line_chunks(index: _Index, positions: list[int], path: str) -> Iterator[bytes]:
+    """The lines of `positions` (ascending), as byte runs of consecutive lines."""
+    ends = index.line_ends
+    run_start = 0
+    for i in range(1, len(positions) + 1):
+        run_first, previous = positions[run_start], positions[i - 1]
+        run_bytes = ends[previous] - ends[run_first - 1]
+        if i < len(positions) and positions[i] == previous + 1 and run_bytes < READ_CHUNK_BYTES:
+            continue
+        offset = ends[run_first - 1]
+        chunk = _pread(index.fd, run_bytes, offset, path)
+        if len(chunk) != run_bytes:
+            raise IntegrityError(f"{path} ended at byte {offset + len(chunk)} inside lines "
+                                 f"{run_first}..{previous}: it was truncated outside chronik")
+        yield chunk
+        run_start = i
+
+
+# ---------------------------------------------------------------- file operations
+
+
+def _open_data_file(path: str) -> int:
+    """Open (creating if need be) the data file for appending; a new file's directory entry is
+    fsynced so the file itself survives a crash."""
+    flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
+    try:
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return os.open(path, flags)
+        _fsync_directory(os.path.dirname(os.path.abspath(path)))
+        return fd
+    except OSError as exc:
+        raise _storage_error(exc, f"cannot open {path}") from exc
+
+
+def _fsync_directory(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, payload: bytes, path: str) -> None:
+    """One write for the whole payload; a short write (disk full, >2 GiB) continues, and the
+    framing keeps the commit atomic for readers meanwhile."""
+    view = memoryview(payload)
+    try:
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    except OSError as exc:
+        raise _storage_error(exc, f"cannot write to {path}") from exc
+
+
+def _fsync(fd: int, path: str) -> None:
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        raise _storage_error(exc, f"cannot fsync {path}") from exc
+
+
+def _pread(fd: int, size: int, offset: int, path: str) -> bytes:
+    try:
+        return os.pread(fd, size, offset)
+    except OSError as exc:
+        raise _storage_error(exc, f"cannot read {path}") from exc
+
+
+def _file_size(fd: int, path: str) -> int:
+    try:
+        return os.fstat(fd).st_size
+    except OSError as exc:
+        raise _storage_error(exc, f"cannot stat {path}") from exc
+
+
+def _storage_error(exc: OSError, context: str) -> StorageError:
+    if exc.errno == errno.EBADF:
+        return StorageError(f"{context}: the ledger is closed; open it again")
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return StorageError(f"{context}: {reason}")
