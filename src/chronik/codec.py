@@ -40,7 +40,8 @@ def canonical_json(value: Any, field: str, max_depth: int) -> bytes:
     if not isinstance(value, dict):
         raise ValidationError(field, f"must be a JSON object, got {type(value).__name__}",
                               "pass a dict such as {\"key\": \"value\"}")
-    _check_json_value(value, field, 1, max_depth)
+    if not _is_plain_json(value, 1, max_depth):
+        _check_json_value(value, field, 1, max_depth)  # finds the problem and names its path
     try:
         return _encode(value)
     except UnicodeEncodeError as exc:
@@ -79,9 +80,43 @@ def _check_json_value(value: Any, path: str, depth: int, max_depth: int) -> None
                           "use dict, list, str, int, float, bool or None")
 
 
-def decode_object(raw: bytes | str) -> dict[str, Any]:
-    """Decode canonical JSON written by chronik (trusted, already validated)."""
-    return _decode_object(raw)
+def _is_plain_json(value: Any, depth: int, max_depth: int) -> bool:
+    """The fast yes/no form of `_check_json_value` (same rules, no paths built): the hot path
+    of every append. On False, `_check_json_value` walks again to raise the precise error."""
+    kind = type(value)
+    if kind is dict:
+        if depth > max_depth:
+            return False
+        items = value.items()
+    elif kind is list or kind is tuple:
+        if depth > max_depth:
+            return False
+        items = enumerate(value)
+    else:
+        return _is_plain_json_scalar(value, kind)
+    for key, item in items:
+        if kind is dict and type(key) is not str:
+            return False
+        item_kind = type(item)
+        if item_kind is str or item_kind is int or item_kind is bool or item is None:
+            continue
+        if item_kind is dict or item_kind is list or item_kind is tuple:
+            if not _is_plain_json(item, depth + 1, max_depth):
+                return False
+        elif not _is_plain_json_scalar(item, item_kind):
+            return False
+    return True
+
+
+def _is_plain_json_scalar(value: Any, kind: type) -> bool:
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    return kind is float and math.isfinite(value)
+
+
+# decode_object(raw) -> dict: decode canonical JSON written by chronik (trusted, already
+# validated). Bound directly to the decoder: it runs once or twice per event read.
+decode_object = _decode_object
 
 
 def decode_json(raw: bytes | str) -> Any:
@@ -112,8 +147,10 @@ def parse_json_text(text: bytes | str, field: str, max_depth: int = 64) -> Any:
     except json.JSONDecodeError as exc:
         raise ValidationError(field, f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                               "check quoting; JSON needs double quotes") from None
-    if isinstance(value, (dict, list)):
-        _check_json_value(value, field, 1, max_depth)
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise ValidationError(field, f"is not usable JSON: {exc}", "use a shorter number or a string") from None
+    # Scalars too: a number such as 1e400 parses to infinity.
+    _check_json_value(value, field, 1, max_depth)
     return value
 
 
@@ -173,7 +210,8 @@ def new_event_id() -> str:
     value = (millis << 80) | rand
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return str(uuid.UUID(int=value))
+    digits = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, without building the UUID
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def check_event_id(value: Any, field: str, max_chars: int) -> str:
@@ -201,7 +239,11 @@ def format_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValidationError("time", "has no time zone", "use an aware datetime, e.g. datetime.now(UTC)")
     moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}Z"
+    if moment.year >= 1000:  # fast path: isoformat() gives the same text for 4-digit years
+        return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # Not strftime's %Y, which does not pad years before 1000 to four digits.
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond:06d}Z")
 
 
 _TIME_PATTERN = re.compile(
@@ -222,7 +264,11 @@ def parse_time(value: datetime | date | str, field: str = "time", now: datetime 
         if value.tzinfo is None:
             raise ValidationError(field, "datetime has no time zone",
                                   "use an aware datetime, e.g. datetime(..., tzinfo=UTC)")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(field, f"{value!r} is out of range in UTC",
+                                  "use a time between years 1 and 9999 in UTC") from None
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if not isinstance(value, str):
@@ -235,7 +281,11 @@ def parse_time(value: datetime | date | str, field: str = "time", now: datetime 
     ago = _AGO_PATTERN.fullmatch(text)
     if ago:
         base = now or datetime.now(UTC)
-        return base - timedelta(**{_AGO_UNITS[ago.group(2)]: int(ago.group(1))})
+        try:
+            return base - timedelta(**{_AGO_UNITS[ago.group(2)]: int(ago.group(1))})
+        except OverflowError:
+            raise ValidationError(field, f"{value!r} is too far in the past",
+                                  "use an age that ends after the year 1") from None
     try:
         day = date.fromisoformat(text)
     except ValueError:
@@ -257,9 +307,9 @@ def _time_from_match(match: re.Match[str], field: str) -> datetime:
             tz = _fixed_zone(sign * (int(zone[1:3]) * 60 + int(zone[4:6])))
         moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
                           micros, tzinfo=tz)
-    except ValueError as exc:
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise ValidationError(field, f"{match.group(0)!r} is not a valid time: {exc}") from None
-    return moment.astimezone(UTC)
 
 
 def _fixed_zone(offset_minutes: int):

@@ -69,7 +69,7 @@ def expectation_option(value: str) -> Expectation:
     word = value.strip().lower()
     if word in EXPECT_WORDS:
         return EXPECT_WORDS[word]
-    if word.isdigit():
+    if word.isascii() and word.isdigit():
         return int(word)
     raise ValidationError("--expect", f"{value!r} is not an expectation", EXPECT_FIX)
 

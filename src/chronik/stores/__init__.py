@@ -57,6 +57,13 @@ def open_store(url: str) -> Store:
 
         path, options = file_path(url, "jsonl:")
         return JsonlStore(url, path, durability=options.pop("durability", "full"), **_no_more(options, url))
+    if url.startswith(("postgresql:", "postgres:")):
+        try:
+            from chronik.stores.postgres import PostgresStore
+        except ImportError as exc:
+            raise ValidationError("url", f"PostgreSQL support is not installed ({exc.name})",
+                                  "pip install 'chronik[postgres]'") from None
+        return PostgresStore(url)
     raise ValidationError("url", f"no store for {url!r}",
                           "use memory:, sqlite:///path or jsonl:///path")
 

@@ -12,13 +12,13 @@ in `chronik.stores.open_store` and in the contract parametrisation.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import msgspec
 
 from chronik import codec
-from chronik.errors import ConcurrencyError, DuplicateIdError
+from chronik.errors import ConcurrencyError, DuplicateIdError, IntegrityError
 from chronik.model import AppendResult, Event, Expect, Expectation, Head, StreamInfo
 
 # Rows fetched per round trip by stores that page their reads.
@@ -69,6 +69,15 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def append(self, batches: Sequence[StreamBatch]) -> dict[str, AppendResult]:
         """Record all batches atomically and durably, or raise and record nothing."""
+
+    @abc.abstractmethod
+    def import_events(self, events: Sequence[Event]) -> None:
+        """Append already-recorded events verbatim (positions, versions, ids, times, data, meta,
+        prev, hash and sig kept), atomically and durably, under the store's write lock.
+
+        The caller has re-verified the hashes (chain.ChainChecker); the store checks, under its
+        lock, that the events continue its head (`check_import`) and raises IntegrityError,
+        writing nothing, when they do not."""
 
     @abc.abstractmethod
     def read_stream(self, stream: str, start: int, end: int | None, backwards: bool,
@@ -175,6 +184,42 @@ def link_batch(stream: str, events: Sequence[PendingEvent], first_position: int,
         links.append(Link(position, version, prev, digest))
         position, version, prev = position + 1, version + 1, digest
     return links
+
+
+def check_import(events: Sequence[Event], head: Head, current_version: Callable[[str], int],
+                 id_recorded: Callable[[str], bool] | None = None) -> dict[str, Event]:
+    """The rules of `Store.import_events`, checked under the store's write lock.
+
+    The first event must follow `head` (position + 1, prev = head hash); positions and prev links
+    are contiguous; each event has its stream's next version (`current_version(stream)`, 0 for a
+    new stream); no id repeats or, when `id_recorded` is given, is already recorded. Raises
+    IntegrityError naming the first position at fault. Returns each stream's last event."""
+    position, prev = head.position, head.hash
+    versions: dict[str, int] = {}
+    last_of_stream: dict[str, Event] = {}
+    ids: set[str] = set()
+    for event in events:
+        if event.position != position + 1:
+            raise IntegrityError(f"import: position {event.position} does not follow {position}; "
+                                 f"expected {position + 1} (nothing was imported)")
+        if event.prev != prev:
+            raise IntegrityError(f"import: position {event.position} has prev {event.prev[:16]}..., "
+                                 f"not the hash {prev[:16]}... of position {position} "
+                                 f"(nothing was imported)")
+        current = versions.get(event.stream)
+        if current is None:
+            current = current_version(event.stream)
+        if event.version != current + 1:
+            raise IntegrityError(f"import: position {event.position} is {event.stream} version "
+                                 f"{event.version}; expected {current + 1} (nothing was imported)")
+        if event.id in ids or (id_recorded is not None and id_recorded(event.id)):
+            raise IntegrityError(f"import: position {event.position} has id {event.id!r}, which is "
+                                 f"already recorded (nothing was imported)")
+        ids.add(event.id)
+        versions[event.stream] = event.version
+        last_of_stream[event.stream] = event
+        position, prev = event.position, event.hash
+    return last_of_stream
 
 
 def category_bounds(category: str) -> tuple[str, str]:

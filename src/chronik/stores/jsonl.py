@@ -90,6 +90,7 @@ from chronik.stores.base import (
     Store,
     StreamBatch,
     check_expectation,
+    check_import,
     link_batch,
     matches,
     reject_partial_replay,
@@ -346,6 +347,11 @@ class JsonlStore(Store):
 
     def _commit(self, index: _Index, fresh: list[StreamBatch]) -> dict[str, AppendResult]:
         records, results = _link(index, fresh)
+        self._write_commit(index, records)
+        return results
+
+    def _write_commit(self, index: _Index, records: list[Record]) -> None:
+        """One commit: every line in one write, fsynced, then indexed."""
         lines = [_encode_record(record) + b"\n" for record in records]
         for line in lines:
             assert line.count(b"\n") == 1, "a record must be exactly one line"
@@ -366,7 +372,27 @@ class JsonlStore(Store):
         for record, line in zip(records, lines, strict=True):
             line_end += len(line)
             index.add(record, line_end)
-        return results
+
+    def import_events(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        with self._lock:
+            self._check_open()
+            with self._file_lock():
+                index = self._sync_locked()
+
+                def current_version(stream: str) -> int:
+                    state = index.streams.get(stream)
+                    return state.version if state else 0
+
+                check_import(events, Head(index.count, index.head_hash), current_version,
+                             index.ids.__contains__)
+                total = len(events)
+                encode = codec.encode_json
+                records = [Record(e.position, e.stream, e.version, e.type, e.id, e.time,
+                                  msgspec.Raw(encode(e.data)), msgspec.Raw(encode(e.meta)), e.prev,
+                                  e.hash, e.sig, total - i - 1) for i, e in enumerate(events)]
+                self._write_commit(index, records)
 
     def _undo_write(self, fd: int, start: int) -> None:
         # We hold the file lock, so bytes past `start` are ours and unacknowledged.

@@ -15,6 +15,7 @@ from chronik.stores.base import (
     Store,
     StreamBatch,
     check_expectation,
+    check_import,
     link_batch,
     matches,
     reject_partial_replay,
@@ -70,6 +71,20 @@ class MemoryStore(Store):
                 self._by_stream.setdefault(event.stream, []).append(event.position)
                 self._by_id[event.id] = event.position
             return results
+
+    def import_events(self, events: Sequence[Event]) -> None:
+        with self._lock:
+            self._check_open()
+            head = Head(len(self._events), self._events[-1].hash if self._events else codec.GENESIS_HASH)
+            check_import(events, head, lambda stream: len(self._by_stream.get(stream, ())),
+                         self._by_id.__contains__)
+            staged = [(event, codec.encode_json(event.data), codec.encode_json(event.meta))
+                      for event in events]
+            for event, data, meta in staged:
+                self._events.append(event)
+                self._raw.append((data, meta))
+                self._by_stream.setdefault(event.stream, []).append(event.position)
+                self._by_id[event.id] = event.position
 
     def _replayed(self, batch: StreamBatch) -> AppendResult | None:
         given = [p for p in batch.events if p.id_given]

@@ -27,6 +27,7 @@ from chronik.stores.base import (
     StreamBatch,
     category_bounds,
     check_expectation,
+    check_import,
     link_batch,
     reject_partial_replay,
     replayed_result,
@@ -203,6 +204,42 @@ class SQLiteStore(Store):
             position, prev = last.position + 1, last.hash
         return results
 
+    def import_events(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, "cannot start an import") from exc
+        try:
+            self._import_locked(conn, events)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            _rollback(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise _storage_error(exc, "import failed; nothing was imported") from exc
+            raise
+
+    def _import_locked(self, conn: sqlite3.Connection, events: Sequence[Event]) -> None:
+        row = conn.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
+        head = Head(*row) if row else Head(self._sequence(conn), codec.GENESIS_HASH)
+        recorded_ids = {found for (found,) in conn.execute(
+            "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))",
+            (codec.encode_json([event.id for event in events]).decode(),))}
+
+        def current_version(stream: str) -> int:
+            found = conn.execute("SELECT version FROM streams WHERE stream = ?", (stream,)).fetchone()
+            return found[0] if found else 0
+
+        last_of_stream = check_import(events, head, current_version, recorded_ids.__contains__)
+        encode = codec.encode_json
+        conn.executemany(INSERT_EVENT, [
+            (e.position, e.stream, e.version, e.type, e.id, e.time, encode(e.data).decode(),
+             encode(e.meta).decode(), e.prev, e.hash, e.sig) for e in events])
+        conn.executemany(UPSERT_STREAM, [(e.stream, e.version, e.position, e.type, e.time)
+                                         for e in last_of_stream.values()])
+
     @staticmethod
     def _sequence(conn: sqlite3.Connection) -> int:
         # An empty table after retention still must not reuse positions.
@@ -232,15 +269,18 @@ class SQLiteStore(Store):
                limit: int | None) -> Iterator[Event]:
         remaining = limit if limit is not None else 2**62
         while remaining > 0:
-            rows = self._fetch(sql, (stream, low, high, min(READ_PAGE_ROWS, remaining)))
+            page = min(READ_PAGE_ROWS, remaining)
+            rows = self._fetch(sql, (stream, low, high, page))
             yield from map(_event, rows)
-            if len(rows) < min(READ_PAGE_ROWS, remaining):
+            fetched, last_version = len(rows), rows[-1][2] if rows else 0
+            del rows  # one page in memory at a time, not two while the next is fetched
+            if fetched < page:
                 return
-            remaining -= len(rows)
+            remaining -= fetched
             if backwards:
-                high = rows[-1][2] - 1
+                high = last_version - 1
             else:
-                low = rows[-1][2] + 1
+                low = last_version + 1
 
     def read_all(self, after: int, limit: int | None, filter: ReadFilter,
                  until_position: int | None = None) -> Iterator[Event]:
@@ -258,10 +298,12 @@ class SQLiteStore(Store):
             page = min(READ_PAGE_ROWS, remaining)
             rows = self._fetch(sql, (after, until, *params, page))
             yield from map(_event, rows)
-            if len(rows) < page:
+            fetched, last_position = len(rows), rows[-1][0] if rows else after
+            del rows  # one page in memory at a time, not two while the next is fetched
+            if fetched < page:
                 return
-            remaining -= len(rows)
-            after = rows[-1][0]
+            remaining -= fetched
+            after = last_position
 
     def count(self, filter: ReadFilter, after: int = 0) -> int:
         where, params = _where(filter)
@@ -281,7 +323,11 @@ class SQLiteStore(Store):
         return Head(*rows[0]) if rows else Head(0, codec.GENESIS_HASH)
 
     def stats(self) -> dict[str, Any]:
-        count, first, last = self._fetch("SELECT count(*), min(time), max(time) FROM events", ())[0]
+        count = self._fetch("SELECT count(*) FROM events", ())[0][0]
+        # First and last in position order, the ledger's only order (a clock may jump back).
+        first = self._fetch("SELECT time FROM events ORDER BY position LIMIT 1", ())
+        last = self._fetch("SELECT time FROM events ORDER BY position DESC LIMIT 1", ())
+        first, last = (first[0][0], last[0][0]) if count else (None, None)
         streams = self._fetch("SELECT count(*) FROM streams", ())[0][0]
         types = dict(self._fetch("SELECT type, count(*) FROM events GROUP BY type ORDER BY type", ()))
         size = sum(os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p))
@@ -309,9 +355,11 @@ class SQLiteStore(Store):
 # ---------------------------------------------------------------- helpers
 
 
-def _event(row: tuple) -> Event:
-    return Event(row[0], row[1], row[2], row[3], row[4], row[5], codec.decode_object(row[6]),
-                 codec.decode_object(row[7]), row[8], row[9], row[10])
+def _event(row: tuple, _decode: Any = codec.decode_object) -> Event:
+    # The hot path of every read: the decoder is bound once, and the usual empty meta skips it.
+    meta = row[7]
+    return Event(row[0], row[1], row[2], row[3], row[4], row[5], _decode(row[6]),
+                 {} if meta == "{}" else _decode(meta), row[8], row[9], row[10])
 
 
 def _where(filter: ReadFilter) -> tuple[str, list[Any]]:

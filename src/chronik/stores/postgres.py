@@ -1,0 +1,423 @@
+"""`postgresql://...` — the scale-out store: many machines, one PostgreSQL server.
+
+Each append is one round trip: `SELECT * FROM <schema>.append_events(...)`, a server-side
+function that takes one transaction-scoped advisory lock (so commit order equals position
+order and a reader that checkpointed position N never sees an event <= N appear later), checks
+idempotency and expectations, links the chain and inserts (see postgres_schema.py). Reads page by
+keyset (`position > %s ORDER BY position LIMIT n`), never OFFSET, with prepared statements and
+every value bound as a parameter.
+
+URL options (removed before the URL reaches libpq): `schema=NAME` (default `chronik`, several
+ledgers in one database), `lock_timeout_ms`, `statement_timeout_ms`, `pool_max`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool
+
+from chronik import codec
+from chronik.errors import (
+    ConcurrencyError,
+    DuplicateIdError,
+    IntegrityError,
+    StorageError,
+    StoreBusy,
+    ValidationError,
+)
+from chronik.model import AppendResult, Event, Expect, Expectation, Head, StreamInfo
+from chronik.stores import postgres_schema
+from chronik.stores.base import (
+    READ_PAGE_ROWS,
+    ReadFilter,
+    Store,
+    StreamBatch,
+    category_bounds,
+    check_import,
+)
+
+SCHEMA_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+EVENT_COLUMNS = "position, stream, version, type, id, time, data::text, meta::text, prev, hash, sig"
+# Any key that stays fixed identifies chronik's migration lock among other advisory locks.
+MIGRATION_LOCK_KEY = 0x63_68_72_6F_6E_69_6B  # "chronik"
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        conninfo, options = split_url(url)
+        self.schema = options.pop("schema", "chronik")
+        if not SCHEMA_PATTERN.fullmatch(self.schema):
+            raise ValidationError("schema", f"{self.schema!r} is not a schema name",
+                                  "use lower-case letters, digits and _ (at most 63)")
+        lock_timeout_ms = int(options.pop("lock_timeout_ms", 10_000))
+        statement_timeout_ms = int(options.pop("statement_timeout_ms", 60_000))
+        pool_max = int(options.pop("pool_max", 8))
+        if options:
+            raise ValidationError("url", f"unknown option(s) {sorted(options)}",
+                                  "supported: schema, lock_timeout_ms, statement_timeout_ms, pool_max")
+        self.channel = f"chronik_{self.schema}"
+        self._s = f'"{self.schema}"'
+        self._closed = False
+
+        def configure(conn: psycopg.Connection) -> None:
+            conn.execute(f"SET lock_timeout = {lock_timeout_ms}")
+            conn.execute(f"SET statement_timeout = {statement_timeout_ms}")
+            conn.execute("SET synchronous_commit = on")
+
+        try:
+            self._pool = ConnectionPool(conninfo, min_size=1, max_size=pool_max, open=True,
+                                        kwargs={"autocommit": True}, configure=configure,
+                                        name=f"chronik-{self.schema}")
+            self._pool.wait(timeout=10)
+        except Exception as exc:  # PoolTimeout and libpq errors alike
+            raise StorageError(f"cannot connect to PostgreSQL at {redact(conninfo)}: {exc}") from exc
+        self._sql = _Statements(self._s)
+        self.upgrade()
+
+    # ------------------------------------------------------------ schema
+
+    def schema_version(self) -> int:
+        with self._connection() as conn:
+            exists = conn.execute("SELECT to_regclass(%s)", (f"{self._s}.schema_version",)).fetchone()[0]
+            if exists is None:
+                return 0
+            return conn.execute(f"SELECT coalesce(max(version), 0) FROM {self._s}.schema_version").fetchone()[0]
+
+    def upgrade(self) -> list[int]:
+        """Apply pending migrations (safe to run twice, and from several processes at once)."""
+        applied: list[int] = []
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {self._s}.schema_version ("
+                         "version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+            current = conn.execute(f"SELECT coalesce(max(version), 0) FROM {self._s}.schema_version").fetchone()[0]
+            if current > len(postgres_schema.MIGRATIONS):
+                raise StorageError(f"schema {self.schema} has version {current}, newer than this chronik "
+                                   f"({len(postgres_schema.MIGRATIONS)}); upgrade chronik")
+            for index in range(current, len(postgres_schema.MIGRATIONS)):
+                conn.execute(postgres_schema.migration_sql(index, self.schema))
+                conn.execute(f"INSERT INTO {self._s}.schema_version (version) VALUES (%s)", (index + 1,))
+                applied.append(index + 1)
+        return applied
+
+    # ------------------------------------------------------------ writing
+
+    def append(self, batches: Sequence[StreamBatch]) -> dict[str, AppendResult]:
+        streams, expects, counts = [], [], []
+        types, ids, given, times, data, meta = [], [], [], [], [], []
+        for batch in batches:
+            streams.append(batch.stream)
+            expects.append(_expect_code(batch.expect))
+            counts.append(len(batch.events))
+            for pending in batch.events:
+                types.append(pending.type)
+                ids.append(pending.id)
+                given.append(pending.id_given)
+                times.append(pending.time)
+                data.append(pending.data.decode())
+                meta.append(pending.meta.decode())
+        params = (streams, expects, counts, types, ids, given, times, data, meta)
+        with self._connection() as conn:
+            try:
+                rows = conn.execute(self._sql.append, params, prepare=True).fetchall()
+            except psycopg.Error as exc:
+                if exc.sqlstate in ("CK001", "CK002"):
+                    raise _raised(exc, batches) from None
+                raise _translate(exc, "append failed; nothing was written") from exc
+        by_stream = {row[0]: row for row in rows}
+        results = {}
+        for batch in batches:
+            _, first, last, version = by_stream[batch.stream]
+            results[batch.stream] = AppendResult(first, last, version, [p.id for p in batch.events])
+        return results
+
+    def import_events(self, events: Sequence[Event]) -> None:
+        """COPY the events in, in one transaction under the ordering lock of append_events."""
+        if not events:
+            return
+        streams = codec.encode_json(sorted({event.stream for event in events})).decode()
+        payload = _copy_text(events)
+        with self._connection() as conn:
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)",
+                                 (postgres_schema.order_lock_key(self.schema),))
+                    row = conn.execute(self._sql.head).fetchone()
+                    head = Head(*row) if row else Head(
+                        conn.execute(self._sql.positions_used).fetchone()[0], codec.GENESIS_HASH)
+                    versions = dict(conn.execute(self._sql.stream_versions, (streams,)).fetchall())
+                    last_of_stream = check_import(events, head, lambda stream: versions.get(stream, 0))
+                    with conn.cursor() as cur, cur.copy(self._sql.copy_events) as copy:
+                        copy.write(payload)
+                    conn.execute(self._sql.upsert_streams, (_stream_heads_json(last_of_stream),))
+                    conn.execute(self._sql.set_positions_used, (events[-1].position,))
+                    conn.execute(self._sql.notify, (self.channel, str(events[-1].position)))
+            except pg_errors.UniqueViolation as exc:
+                # The events' ids (or stream versions) are recorded already: the UNIQUE
+                # constraints of the events table check that, inside the COPY.
+                raise IntegrityError(f"import: {exc.diag.message_detail or exc}; nothing was "
+                                     f"imported") from None
+            except psycopg.Error as exc:
+                raise _translate(exc, "import failed; nothing was imported") from exc
+
+    # ------------------------------------------------------------ reading
+
+    def read_stream(self, stream: str, start: int, end: int | None, backwards: bool,
+                    limit: int | None) -> Iterator[Event]:
+        low, high = max(start, 1), end if end is not None else 2**62
+        remaining = limit if limit is not None else 2**62
+        sql = self._sql.read_stream_backwards if backwards else self._sql.read_stream
+        while remaining > 0:
+            page = min(READ_PAGE_ROWS, remaining)
+            rows = self._fetch(sql, (stream, low, high, page))
+            yield from map(_event, rows)
+            if len(rows) < page:
+                return
+            remaining -= len(rows)
+            if backwards:
+                high = rows[-1][2] - 1
+            else:
+                low = rows[-1][2] + 1
+
+    def read_all(self, after: int, limit: int | None, filter: ReadFilter,
+                 until_position: int | None = None) -> Iterator[Event]:
+        where, params = _where(filter)
+        if until_position is None:
+            until_position = self.head().position
+        sql = (f"SELECT {EVENT_COLUMNS} FROM {self._s}.events WHERE position > %s AND position <= %s"
+               f"{where} ORDER BY position LIMIT %s")
+        return self._paged_all(sql, params, after, until_position, limit)
+
+    def _paged_all(self, sql: str, params: list[Any], after: int, until: int,
+                   limit: int | None) -> Iterator[Event]:
+        remaining = limit if limit is not None else 2**62
+        while remaining > 0 and after < until:
+            page = min(READ_PAGE_ROWS * 5, remaining)
+            rows = self._fetch(sql, (after, until, *params, page))
+            yield from map(_event, rows)
+            if len(rows) < page:
+                return
+            remaining -= len(rows)
+            after = rows[-1][0]
+
+    def count(self, filter: ReadFilter, after: int = 0) -> int:
+        where, params = _where(filter)
+        return self._fetch(f"SELECT count(*) FROM {self._s}.events WHERE position > %s{where}",
+                           (after, *params))[0][0]
+
+    def streams(self, category: str | None) -> list[StreamInfo]:
+        sql = f"SELECT stream, version, last_position, last_type, last_time FROM {self._s}.streams"
+        params: tuple = ()
+        if category is not None:
+            sql += " WHERE stream >= %s AND stream < %s"
+            params = category_bounds(category)
+        return [StreamInfo(*row) for row in self._fetch(sql + " ORDER BY stream COLLATE \"C\"", params)]
+
+    def head(self) -> Head:
+        rows = self._fetch(self._sql.head, ())
+        return Head(*rows[0]) if rows else Head(0, codec.GENESIS_HASH)
+
+    def stats(self) -> dict[str, Any]:
+        count = self._fetch(f"SELECT count(*) FROM {self._s}.events", ())[0][0]
+        # First and last in position order, the ledger's only order (a clock may jump back).
+        first = self._fetch(f"SELECT time FROM {self._s}.events ORDER BY position LIMIT 1", ())
+        last = self._fetch(f"SELECT time FROM {self._s}.events ORDER BY position DESC LIMIT 1", ())
+        first, last = (first[0][0], last[0][0]) if count else (None, None)
+        streams = self._fetch(f"SELECT count(*) FROM {self._s}.streams", ())[0][0]
+        types = dict(self._fetch(f"SELECT type, count(*) FROM {self._s}.events GROUP BY type "
+                                 f"ORDER BY type COLLATE \"C\"", ()))
+        size = self._fetch("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                           "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
+                           "AND c.relkind = 'r'", (self.schema,))[0][0]
+        return {"events": count, "streams": streams, "size_bytes": int(size), "first_time": first,
+                "last_time": last, "types": types}
+
+    def ledger_id(self) -> str:
+        return self._fetch(f"SELECT value FROM {self._s}.meta WHERE key = 'ledger_id'", ())[0][0]
+
+    def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+        with self._connection() as conn:
+            try:
+                with conn.cursor(binary=True) as cur:
+                    cur.execute(sql, params, prepare=True)
+                    return cur.fetchall()
+            except psycopg.Error as exc:
+                raise _translate(exc, "read failed") from exc
+
+    def _connection(self):
+        if self._closed:
+            raise StorageError("the ledger is closed; open it again")
+        return self._pool.connection()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._pool.close()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+class _Statements:
+    def __init__(self, s: str) -> None:
+        self.append = f"SELECT * FROM {s}.append_events(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        self.head = f"SELECT position, hash FROM {s}.events ORDER BY position DESC LIMIT 1"
+        # import_events (under the ordering lock of append_events): COPY, then the streams' heads.
+        self.positions_used = f"SELECT last_value FROM {s}.positions_used"
+        self.stream_versions = (f"SELECT stream, version FROM {s}.streams "
+                                f"WHERE stream IN (SELECT json_array_elements_text(%s::json))")
+        self.copy_events = (f"COPY {s}.events (position, stream, version, type, id, time, data, meta, "
+                            f"prev, hash, sig) FROM STDIN")
+        self.upsert_streams = (
+            f"INSERT INTO {s}.streams AS st (stream, version, last_position, last_type, last_time) "
+            f"SELECT * FROM json_to_recordset(%s::json) AS x(stream text, version bigint, "
+            f"last_position bigint, last_type text, last_time text) "
+            f"ON CONFLICT ON CONSTRAINT streams_pkey DO UPDATE SET version = excluded.version, "
+            f"last_position = excluded.last_position, last_type = excluded.last_type, "
+            f"last_time = excluded.last_time")
+        self.set_positions_used = f"SELECT setval('{s}.positions_used', %s)"
+        self.notify = "SELECT pg_notify(%s, %s)"
+        self.read_stream = (f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream = %s AND version >= %s "
+                            f"AND version <= %s ORDER BY version LIMIT %s")
+        self.read_stream_backwards = (f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream = %s "
+                                      f"AND version >= %s AND version <= %s ORDER BY version DESC LIMIT %s")
+
+
+def split_url(url: str) -> tuple[str, dict[str, str]]:
+    """libpq conninfo (chronik's own options removed) and those options."""
+    parts = urlsplit(url)
+    ours = {"schema", "lock_timeout_ms", "statement_timeout_ms", "pool_max"}
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    options = {k: v for k, v in query if k in ours}
+    rest = [(k, v) for k, v in query if k not in ours]
+    scheme = "postgresql" if parts.scheme in ("postgres", "postgresql") else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment)), options
+
+
+def redact(conninfo: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(conninfo)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return conninfo
+
+
+# COPY text format: fields separated by tabs, rows by newlines, NULL written \\N, and a backslash,
+# tab, newline or carriage return inside a field escaped with a backslash.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+_COPY_FIELDS = 11
+
+
+def _copy_text(events: Sequence[Event]) -> bytes:
+    """The events as COPY text rows, data and meta in canonical form.
+
+    Canonical JSON holds no raw tab, newline or carriage return, and the ledger's names, ids,
+    times and hashes hold none either, so the rows are joined first and their backslashes
+    escaped in one pass; a count of tabs and newlines proves that nothing needed more. NUL
+    (which PostgreSQL text cannot hold, so no field has it) stands for a null sig meanwhile."""
+    encode = codec.encode_json
+    null = "\0"
+    text = "".join([
+        f"{e.position}\t{e.stream}\t{e.version}\t{e.type}\t{e.id}\t{e.time}\t{encode(e.data).decode()}"
+        f"\t{encode(e.meta).decode()}\t{e.prev}\t{e.hash}\t{null if e.sig is None else e.sig}\n"
+        for e in events])
+    nulls = sum(1 for e in events if e.sig is None)
+    if (text.count("\t") != len(events) * (_COPY_FIELDS - 1) or text.count("\n") != len(events)
+            or "\r" in text or text.count(null) != nulls):
+        return _copy_text_escaped(events)
+    return text.replace("\\", "\\\\").replace(null, "\\N").encode()
+
+
+def _copy_text_escaped(events: Sequence[Event]) -> bytes:
+    """The slow, general form of `_copy_text`: every field escaped on its own."""
+    encode = codec.encode_json
+    rows = []
+    for e in events:
+        fields = [str(e.position), e.stream, str(e.version), e.type, e.id, e.time,
+                  encode(e.data).decode(), encode(e.meta).decode(), e.prev, e.hash]
+        escaped = [field.translate(_COPY_ESCAPES) for field in fields]
+        escaped.append("\\N" if e.sig is None else e.sig.translate(_COPY_ESCAPES))
+        rows.append("\t".join(escaped) + "\n")
+    return "".join(rows).encode()
+
+
+def _stream_heads_json(last_of_stream: dict[str, Event]) -> str:
+    """Each stream's last imported event as the rows of the streams table, as JSON text."""
+    return codec.encode_json([
+        {"stream": e.stream, "version": e.version, "last_position": e.position, "last_type": e.type,
+         "last_time": e.time} for e in last_of_stream.values()]).decode()
+
+
+def _expect_code(expect: Expectation) -> int:
+    if expect is Expect.ANY:
+        return postgres_schema.EXPECT_ANY
+    if expect is Expect.NO_STREAM:
+        return postgres_schema.EXPECT_NO_STREAM
+    if expect is Expect.EXISTS:
+        return postgres_schema.EXPECT_EXISTS
+    return int(expect)
+
+
+def _event(row: tuple) -> Event:
+    return Event(row[0], row[1], row[2], row[3], row[4], row[5], codec.decode_object(row[6]),
+                 codec.decode_object(row[7]), row[8], row[9], row[10])
+
+
+def _where(filter: ReadFilter) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filter.streams:
+        clauses.append("stream = ANY(%s)")
+        params.append(list(filter.streams))
+    if filter.categories:
+        ranges = []
+        for category in filter.categories:
+            ranges.append("(stream >= %s AND stream < %s)")
+            params.extend(category_bounds(category))
+        clauses.append(f"({' OR '.join(ranges)})")
+    if filter.types:
+        clauses.append("type = ANY(%s)")
+        params.append(list(filter.types))
+    if filter.since:
+        clauses.append("time >= %s")
+        params.append(filter.since)
+    if filter.until:
+        clauses.append("time <= %s")
+        params.append(filter.until)
+    if filter.text:
+        pattern = "%" + filter.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append("(type ILIKE %s OR data::text ILIKE %s OR meta::text ILIKE %s)")
+        params.extend([pattern, pattern, pattern])
+    return "".join(f" AND {clause}" for clause in clauses), params
+
+
+def _raised(exc: psycopg.Error, batches: Sequence[StreamBatch]):
+    diag = exc.diag
+    if diag.sqlstate == "CK002":
+        stream = diag.message_primary or ""
+        expected_code, actual = (int(x) for x in (diag.message_detail or "0 0").split())
+        expect = next((b.expect for b in batches if b.stream == stream), expected_code)
+        return ConcurrencyError(stream, expect, actual or None)
+    if diag.sqlstate == "CK001":
+        return DuplicateIdError(diag.message_primary or "id", diag.message_detail or "duplicate id",
+                                "retry the original call unchanged, or use fresh ids")
+    return StorageError(f"append failed: {exc}")
+
+
+def _translate(exc: psycopg.Error, context: str) -> StorageError:
+    if isinstance(exc, (pg_errors.LockNotAvailable, pg_errors.QueryCanceled)):
+        return StoreBusy(f"{context}: the ledger stayed locked beyond lock_timeout/statement_timeout; "
+                         f"retry, or raise lock_timeout_ms")
+    if isinstance(exc, psycopg.OperationalError):
+        return StorageError(f"{context}: lost the connection to PostgreSQL ({exc}); whether the "
+                            f"append committed is unknown — retry it with the same event ids")
+    return StorageError(f"{context}: {exc}")

@@ -1,0 +1,208 @@
+"""The PostgreSQL schema of chronik, as numbered migrations.
+
+Each migration is SQL run once, in order, in one transaction, under an advisory lock; the
+`schema_version` table records what ran. `{s}` is the (validated, quoted) schema name.
+
+The append function (`append_events`) does a whole append in one round trip: it takes the
+schema's transaction-scoped advisory lock (the single ordering lock, so commit order equals
+position order), reads the head from the events' primary key,
+checks idempotency and expectations, links the hash chain exactly as `chronik.codec.event_hash`
+does, inserts, moves the head and notifies listeners. Stream, type and id are validated by the
+ledger to characters that need no JSON escaping, which is what lets SQL build the canonical
+record by concatenation; time and hashes are fixed-format ASCII.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from chronik.codec import HASH_TAG
+
+# Expectation codes passed to append_events (an exact version is passed as itself, >= 0).
+EXPECT_ANY = -1
+EXPECT_NO_STREAM = 0
+EXPECT_EXISTS = -3
+
+_TAG_HEX = HASH_TAG.hex()
+
+MIGRATIONS: list[str] = [
+    # 1: events, streams, head, meta, and the append function.
+    """
+    CREATE TABLE {s}.meta (
+        key   text PRIMARY KEY,
+        value text NOT NULL
+    );
+    CREATE TABLE {s}.events (
+        position bigint PRIMARY KEY,
+        stream   text   NOT NULL,
+        version  bigint NOT NULL CHECK (version >= 1),
+        type     text   NOT NULL,
+        id       text   NOT NULL UNIQUE,
+        time     text   NOT NULL,
+        data     json   NOT NULL,
+        meta     json   NOT NULL,
+        prev     text   NOT NULL,
+        hash     text   NOT NULL,
+        sig      text,
+        UNIQUE (stream, version)
+    );
+    CREATE TABLE {s}.streams (
+        stream        text PRIMARY KEY,
+        version       bigint NOT NULL,
+        last_position bigint NOT NULL,
+        last_type     text   NOT NULL,
+        last_time     text   NOT NULL
+    );
+    -- The highest position ever assigned survives deletions (retention), so none is reused.
+    CREATE SEQUENCE {s}.positions_used AS bigint MINVALUE 0 START 0;
+    INSERT INTO {s}.meta (key, value) VALUES ('ledger_id', gen_random_uuid()::text),
+        ('created', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'));
+
+    CREATE FUNCTION {s}.append_events(
+        p_streams text[], p_expects bigint[], p_counts int[],
+        p_types text[], p_ids text[], p_given boolean[], p_times text[], p_data text[], p_meta text[])
+    RETURNS TABLE (stream text, first_position bigint, last_position bigint, version bigint)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        head_position bigint;
+        head_hash     text;
+        b int;
+        i int;
+        e int := 0;
+        batch_start int;
+        expect bigint;
+        current bigint;
+        recorded record;
+        found_count int;
+        fresh boolean[] := '{{}}';
+        replayed_streams int := 0;
+        record_text text;
+        new_hash text;
+        pos bigint;
+        ver bigint;
+        r_first bigint; r_last bigint; r_version bigint;
+        -- Per event, indexed like p_types: where it lands and its chain links.
+        out_positions bigint[]; out_streams text[]; out_versions bigint[];
+        out_prev text[]; out_hash text[];
+    BEGIN
+        -- The global ordering lock: transaction-scoped, released only after COMMIT has made
+        -- this append visible, so positions become visible in order, without gaps.
+        PERFORM pg_advisory_xact_lock({order_lock});
+        SELECT ev.position, ev.hash INTO head_position, head_hash
+          FROM {s}.events ev ORDER BY ev.position DESC LIMIT 1;
+        IF NOT FOUND THEN
+            head_position := (SELECT last_value FROM {s}.positions_used);
+            head_hash := repeat('0', 64);
+        END IF;
+
+        -- Pass 1: idempotent retries and expectations; nothing is written yet.
+        e := 0;
+        FOR b IN 1 .. array_length(p_streams, 1) LOOP
+            batch_start := e;
+            found_count := 0;
+            r_first := NULL; r_last := NULL; r_version := NULL;
+            FOR i IN 1 .. p_counts[b] LOOP
+                e := e + 1;
+                IF p_given[e] THEN
+                    SELECT ev.position, ev.stream, ev.version, ev.type, ev.data::text AS data,
+                           ev.meta::text AS meta
+                      INTO recorded FROM {s}.events ev WHERE ev.id = p_ids[e];
+                    IF FOUND THEN
+                        IF recorded.stream <> p_streams[b] OR recorded.type <> p_types[e]
+                           OR recorded.data <> p_data[e] OR recorded.meta <> p_meta[e] THEN
+                            RAISE EXCEPTION USING ERRCODE = 'CK001',
+                                MESSAGE = format('%s.events[%s].id', p_streams[b], i - 1),
+                                DETAIL = format('id %L is already recorded at position %s with different content',
+                                                p_ids[e], recorded.position);
+                        END IF;
+                        found_count := found_count + 1;
+                        r_first := least(r_first, recorded.position);
+                        r_last := greatest(r_last, recorded.position);
+                        r_version := greatest(r_version, recorded.version);
+                    END IF;
+                END IF;
+            END LOOP;
+            IF found_count = p_counts[b] THEN
+                replayed_streams := replayed_streams + 1;
+                fresh := fresh || false;
+                stream := p_streams[b]; first_position := r_first; last_position := r_last;
+                version := r_version;
+                RETURN NEXT;
+                CONTINUE;
+            ELSIF found_count > 0 THEN
+                RAISE EXCEPTION USING ERRCODE = 'CK001',
+                    MESSAGE = format('%s.events[0].id', p_streams[b]),
+                    DETAIL = 'this batch mixes ids already recorded with new ones';
+            END IF;
+            fresh := fresh || true;
+            SELECT st.version INTO current FROM {s}.streams st WHERE st.stream = p_streams[b];
+            current := coalesce(current, 0);
+            expect := p_expects[b];
+            IF (expect = {any_} ) IS NOT TRUE AND NOT (
+                   (expect = {no_stream} AND current = 0)
+                OR (expect = {exists} AND current > 0)
+                OR (expect > 0 AND current = expect)) THEN
+                RAISE EXCEPTION USING ERRCODE = 'CK002', MESSAGE = p_streams[b],
+                    DETAIL = format('%s %s', expect, current);
+            END IF;
+        END LOOP;
+        IF replayed_streams > 0 AND replayed_streams < array_length(p_streams, 1) THEN
+            RAISE EXCEPTION USING ERRCODE = 'CK001',
+                MESSAGE = 'events[0].id',
+                DETAIL = 'some streams of this call are already recorded with these ids and others are not';
+        END IF;
+        IF replayed_streams > 0 THEN
+            RETURN;
+        END IF;
+
+        -- Pass 2: link the chain and write.
+        e := 0;
+        pos := head_position;
+        FOR b IN 1 .. array_length(p_streams, 1) LOOP
+            SELECT st.version INTO current FROM {s}.streams st WHERE st.stream = p_streams[b];
+            ver := coalesce(current, 0);
+            r_first := pos + 1;
+            FOR i IN 1 .. p_counts[b] LOOP
+                e := e + 1;
+                pos := pos + 1;
+                ver := ver + 1;
+                record_text := '{{"data":' || p_data[e] || ',"id":"' || p_ids[e] || '","meta":' || p_meta[e]
+                    || ',"position":' || pos || ',"prev":"' || head_hash || '","stream":"' || p_streams[b]
+                    || '","time":"' || p_times[e] || '","type":"' || p_types[e] || '","version":' || ver || '}}';
+                new_hash := encode(sha256('\\x{tag}'::bytea || convert_to(record_text, 'UTF8')
+                    || '\\x00'::bytea || convert_to(head_hash, 'UTF8')), 'hex');
+                out_positions[e] := pos; out_streams[e] := p_streams[b]; out_versions[e] := ver;
+                out_prev[e] := head_hash; out_hash[e] := new_hash;
+                head_hash := new_hash;
+            END LOOP;
+            INSERT INTO {s}.streams AS st (stream, version, last_position, last_type, last_time)
+                VALUES (p_streams[b], ver, pos, p_types[e], p_times[e])
+                ON CONFLICT ON CONSTRAINT streams_pkey DO UPDATE SET version = excluded.version,
+                    last_position = excluded.last_position, last_type = excluded.last_type,
+                    last_time = excluded.last_time;
+            stream := p_streams[b]; first_position := r_first; last_position := pos; version := ver;
+            RETURN NEXT;
+        END LOOP;
+        INSERT INTO {s}.events (position, stream, version, type, id, time, data, meta, prev, hash)
+            SELECT * FROM unnest(out_positions, out_streams, out_versions, p_types, p_ids, p_times,
+                                 p_data::json[], p_meta::json[], out_prev, out_hash);
+        PERFORM setval('{s}.positions_used', pos);
+        PERFORM pg_notify({channel}, pos::text);
+    END
+    $fn$;
+    """,
+]
+
+
+def order_lock_key(schema: str) -> int:
+    """The advisory lock key that orders appends to one schema: a stable signed 64-bit hash."""
+    digest = hashlib.sha256(f"chronik.order:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def migration_sql(index: int, schema: str) -> str:
+    """Migration `index` (0-based) with the schema, lock key and notify channel filled in."""
+    return MIGRATIONS[index].format(
+        s=f'"{schema}"', tag=_TAG_HEX, channel=f"'chronik_{schema}'", order_lock=order_lock_key(schema),
+        any_=EXPECT_ANY, no_stream=EXPECT_NO_STREAM, exists=EXPECT_EXISTS,
+    )
