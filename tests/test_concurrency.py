@@ -1,4 +1,5 @@
-"""Many real processes on one ledger (DESIGN 3.3, 3.5, 3.6), on every file-backed store.
+"""Many real processes on one ledger (DESIGN 3.3, 3.5, 3.6), on every store that
+processes can share (SQLite, JSON Lines, PostgreSQL).
 
 1. 8 writer processes x 500 appends to their own streams while 2 reader processes tail the
    ledger (one with `follow`, one polling `read_all`), each resuming from a position checkpoint:
@@ -46,7 +47,13 @@ def _jsonl(directory: Path) -> str:
     return "jsonl:///" + str(directory / "ledger.jsonl").lstrip("/")
 
 
-STORES = {"sqlite": _sqlite, "jsonl": _jsonl}
+def _postgres(_directory: Path) -> str:
+    from support.postgres_server import shared_server
+
+    return shared_server().schema_url("conc")
+
+
+STORES = {"sqlite": _sqlite, "jsonl": _jsonl, "postgres": _postgres}
 
 
 def _describe(exc: BaseException) -> str:

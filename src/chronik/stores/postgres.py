@@ -13,6 +13,7 @@ ledgers in one database), `lock_timeout_ms`, `statement_timeout_ms`, `pool_max`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -45,6 +46,8 @@ from chronik.stores.base import (
 SCHEMA_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 EVENT_COLUMNS = "position, stream, version, type, id, time, data::text, meta::text, prev, hash, sig"
 # Any key that stays fixed identifies chronik's migration lock among other advisory locks.
+# How long an operation waits for a pooled connection before StorageError.
+CONNECT_TIMEOUT_S = 10.0
 MIGRATION_LOCK_KEY = 0x63_68_72_6F_6E_69_6B  # "chronik"
 
 
@@ -53,9 +56,9 @@ class PostgresStore(Store):
         self.url = url
         conninfo, options = split_url(url)
         self.schema = options.pop("schema", "chronik")
-        if not SCHEMA_PATTERN.fullmatch(self.schema):
+        if not SCHEMA_PATTERN.fullmatch(self.schema) or self.schema.startswith("pg_"):
             raise ValidationError("schema", f"{self.schema!r} is not a schema name",
-                                  "use lower-case letters, digits and _ (at most 63)")
+                                  "use lower-case letters, digits and _ (at most 63), not starting with pg_")
         lock_timeout_ms = int(options.pop("lock_timeout_ms", 10_000))
         statement_timeout_ms = int(options.pop("statement_timeout_ms", 60_000))
         pool_max = int(options.pop("pool_max", 8))
@@ -111,20 +114,7 @@ class PostgresStore(Store):
     # ------------------------------------------------------------ writing
 
     def append(self, batches: Sequence[StreamBatch]) -> dict[str, AppendResult]:
-        streams, expects, counts = [], [], []
-        types, ids, given, times, data, meta = [], [], [], [], [], []
-        for batch in batches:
-            streams.append(batch.stream)
-            expects.append(_expect_code(batch.expect))
-            counts.append(len(batch.events))
-            for pending in batch.events:
-                types.append(pending.type)
-                ids.append(pending.id)
-                given.append(pending.id_given)
-                times.append(pending.time)
-                data.append(pending.data.decode())
-                meta.append(pending.meta.decode())
-        params = (streams, expects, counts, types, ids, given, times, data, meta)
+        params = append_params(batches)
         with self._connection() as conn:
             try:
                 rows = conn.execute(self._sql.append, params, prepare=True).fetchall()
@@ -252,10 +242,15 @@ class PostgresStore(Store):
             except psycopg.Error as exc:
                 raise _translate(exc, "read failed") from exc
 
-    def _connection(self):
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
         if self._closed:
             raise StorageError("the ledger is closed; open it again")
-        return self._pool.connection()
+        try:
+            with self._pool.connection(timeout=CONNECT_TIMEOUT_S) as conn:
+                yield conn
+        except psycopg.Error as exc:  # getting or returning the connection (PoolTimeout too)
+            raise _translate(exc, "PostgreSQL request failed") from exc
 
     def close(self) -> None:
         if not self._closed:
@@ -289,6 +284,24 @@ class _Statements:
                             f"AND version <= %s ORDER BY version LIMIT %s")
         self.read_stream_backwards = (f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream = %s "
                                       f"AND version >= %s AND version <= %s ORDER BY version DESC LIMIT %s")
+
+
+def append_params(batches: Sequence[StreamBatch]) -> tuple[list, ...]:
+    """The arguments of `append_events`: per stream, then per event flattened in stream order."""
+    streams, expects, counts = [], [], []
+    types, ids, given, times, data, meta = [], [], [], [], [], []
+    for batch in batches:
+        streams.append(batch.stream)
+        expects.append(_expect_code(batch.expect))
+        counts.append(len(batch.events))
+        for pending in batch.events:
+            types.append(pending.type)
+            ids.append(pending.id)
+            given.append(pending.id_given)
+            times.append(pending.time)
+            data.append(pending.data.decode())
+            meta.append(pending.meta.decode())
+    return streams, expects, counts, types, ids, given, times, data, meta
 
 
 def split_url(url: str) -> tuple[str, dict[str, str]]:
