@@ -25,13 +25,14 @@ import uuid
 
 import psycopg
 import pytest
-from support.postgres_server import shared_server, start_throwaway, stop_throwaway
 
 import chronik
 from chronik import NewEvent, codec
 from chronik.model import Expect
 from chronik.stores.base import PendingEvent, StreamBatch
 from chronik.stores.postgres import append_params, split_url
+
+from support.postgres_server import shared_server, start_throwaway, stop_throwaway
 
 pytestmark = pytest.mark.slow
 
