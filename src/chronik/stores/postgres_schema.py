@@ -53,8 +53,6 @@ MIGRATIONS: list[str] = [
         last_type     text   NOT NULL,
         last_time     text   NOT NULL
     );
-    -- The highest position ever assigned survives deletions (retention), so none is reused.
-    CREATE SEQUENCE {s}.positions_used AS bigint MINVALUE 0 START 0;
     INSERT INTO {s}.meta (key, value) VALUES ('ledger_id', gen_random_uuid()::text),
         ('created', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'));
 
@@ -90,8 +88,10 @@ MIGRATIONS: list[str] = [
         PERFORM pg_advisory_xact_lock({order_lock});
         SELECT ev.position, ev.hash INTO head_position, head_hash
           FROM {s}.events ev ORDER BY ev.position DESC LIMIT 1;
+        -- Retention always keeps the newest event (the chain's bridge), so an empty table is a
+        -- new ledger and positions are never reused.
         IF NOT FOUND THEN
-            head_position := (SELECT last_value FROM {s}.positions_used);
+            head_position := 0;
             head_hash := repeat('0', 64);
         END IF;
 
@@ -186,7 +186,6 @@ MIGRATIONS: list[str] = [
         INSERT INTO {s}.events (position, stream, version, type, id, time, data, meta, prev, hash)
             SELECT * FROM unnest(out_positions, out_streams, out_versions, p_types, p_ids, p_times,
                                  p_data::json[], p_meta::json[], out_prev, out_hash);
-        PERFORM setval('{s}.positions_used', pos);
         PERFORM pg_notify({channel}, pos::text);
     END
     $fn$;
