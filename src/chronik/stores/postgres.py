@@ -141,14 +141,12 @@ class PostgresStore(Store):
                     conn.execute("SELECT pg_advisory_xact_lock(%s)",
                                  (postgres_schema.order_lock_key(self.schema),))
                     row = conn.execute(self._sql.head).fetchone()
-                    head = Head(*row) if row else Head(
-                        conn.execute(self._sql.positions_used).fetchone()[0], codec.GENESIS_HASH)
+                    head = Head(*row) if row else Head(0, codec.GENESIS_HASH)
                     versions = dict(conn.execute(self._sql.stream_versions, (streams,)).fetchall())
                     last_of_stream = check_import(events, head, lambda stream: versions.get(stream, 0))
                     with conn.cursor() as cur, cur.copy(self._sql.copy_events) as copy:
                         copy.write(payload)
                     conn.execute(self._sql.upsert_streams, (_stream_heads_json(last_of_stream),))
-                    conn.execute(self._sql.set_positions_used, (events[-1].position,))
                     conn.execute(self._sql.notify, (self.channel, str(events[-1].position)))
             except pg_errors.UniqueViolation as exc:
                 # The events' ids (or stream versions) are recorded already: the UNIQUE
@@ -266,7 +264,6 @@ class _Statements:
         self.append = f"SELECT * FROM {s}.append_events(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
         self.head = f"SELECT position, hash FROM {s}.events ORDER BY position DESC LIMIT 1"
         # import_events (under the ordering lock of append_events): COPY, then the streams' heads.
-        self.positions_used = f"SELECT last_value FROM {s}.positions_used"
         self.stream_versions = (f"SELECT stream, version FROM {s}.streams "
                                 f"WHERE stream IN (SELECT json_array_elements_text(%s::json))")
         self.copy_events = (f"COPY {s}.events (position, stream, version, type, id, time, data, meta, "
@@ -278,7 +275,6 @@ class _Statements:
             f"ON CONFLICT ON CONSTRAINT streams_pkey DO UPDATE SET version = excluded.version, "
             f"last_position = excluded.last_position, last_type = excluded.last_type, "
             f"last_time = excluded.last_time")
-        self.set_positions_used = f"SELECT setval('{s}.positions_used', %s)"
         self.notify = "SELECT pg_notify(%s, %s)"
         self.read_stream = (f"SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream = %s AND version >= %s "
                             f"AND version <= %s ORDER BY version LIMIT %s")
