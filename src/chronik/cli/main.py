@@ -12,12 +12,14 @@ import click
 import chronik
 from chronik.cli import exits
 from chronik.cli.append import append
+from chronik.cli.db import db
 from chronik.cli.demo import demo
 from chronik.cli.log import log
 from chronik.cli.output import json_text, write_error_line
 from chronik.cli.overview import head, stats, streams
 from chronik.cli.read import read
 from chronik.cli.state import CliState
+from chronik.cli.transfer import copy, export, import_
 from chronik.cli.verify import verify
 from chronik.errors import ChronikError
 
@@ -64,7 +66,7 @@ def cli(ctx: click.Context, ledger_url: str | None) -> None:
     ctx.ensure_object(CliState).ledger_url = ledger_url
 
 
-for command in (append, read, log, streams, head, verify, stats, demo):
+for command in (append, read, log, streams, head, verify, stats, demo, export, import_, copy, db):
     cli.add_command(command)
 
 

@@ -1,0 +1,112 @@
+"""Export: write a ledger's recorded events as JSON Lines (the interchange format), a JSON
+array, or CSV.
+
+JSONL is one `records.export_line` per line: deterministic bytes, so the same events exported
+from any store give byte-identical files, and `chronik import` reads them back. JSON is a
+pretty-printed array of the same objects (two-space indent). CSV has a header row and one row per
+event with the columns position, stream, version, type, id, time, data, meta, prev, hash, sig;
+data and meta are their canonical JSON text, sig is empty when unsigned; rows end in CRLF (RFC 4180).
+
+A filtered export (types, streams, categories, times) is for reading: it has gaps in the chain,
+so import refuses it. `after=N` alone gives a suffix that imports onto a ledger whose head is N.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import BinaryIO
+
+import msgspec
+
+from chronik.errors import ValidationError
+from chronik.ledger import Ledger
+from chronik.lifecycle.records import FIELDS, export_line, record_of
+from chronik.model import Event, Filter
+
+FORMATS = ("jsonl", "json", "csv")
+# Events written between two flushes of the output buffer (and two progress calls).
+EXPORT_CHUNK_EVENTS = 5_000
+
+Progress = Callable[[int, int], None]
+
+
+def export_events(ledger: Ledger, out: BinaryIO, format: str = "jsonl", after: int = 0,
+                  filter: Filter | None = None, progress: Progress | None = None) -> int:
+    """Write the events with position > `after` matching `filter` to `out` (a binary file) in
+    `format`; returns how many were written. `progress(done, total)` is called after each chunk,
+    `total` being an upper bound (the events after `after`)."""
+    if format not in FORMATS:
+        raise ValidationError("format", f"{format!r} is not an export format", f"use one of {', '.join(FORMATS)}")
+    total = max(ledger.head().position - after, 0)
+    writer = _WRITERS[format]()
+    out.write(writer.start())
+    count = 0
+    chunk: list[bytes] = []
+    for event in ledger.read_all(after=after, filter=filter):
+        chunk.append(writer.event(event, count))
+        count += 1
+        if len(chunk) == EXPORT_CHUNK_EVENTS:
+            out.write(b"".join(chunk))
+            chunk.clear()
+            if progress is not None:
+                progress(count, total)
+    out.write(b"".join(chunk))
+    out.write(writer.end(count))
+    out.flush()
+    if progress is not None:
+        progress(count, count)
+    return count
+
+
+class _JsonLines:
+    def start(self) -> bytes:
+        return b""
+
+    def event(self, event: Event, index: int) -> bytes:
+        return export_line(event) + b"\n"
+
+    def end(self, count: int) -> bytes:
+        return b""
+
+
+class _JsonArray:
+    def start(self) -> bytes:
+        return b"["
+
+    def event(self, event: Event, index: int) -> bytes:
+        pretty = msgspec.json.format(export_line(event), indent=2)
+        # Indented one level inside the array; JSON strings hold no raw newline, so this is safe.
+        return (b",\n  " if index else b"\n  ") + pretty.replace(b"\n", b"\n  ")
+
+    def end(self, count: int) -> bytes:
+        return b"\n]\n" if count else b"]\n"
+
+
+class _Csv:
+    def __init__(self) -> None:
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+
+    def _row(self, row: tuple) -> bytes:
+        self._writer.writerow(row)
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text.encode()
+
+    def start(self) -> bytes:
+        return self._row(FIELDS)
+
+    def event(self, event: Event, index: int) -> bytes:
+        record = record_of(event)
+        return self._row((record.position, record.stream, record.version, record.type, record.id,
+                          record.time, bytes(record.data).decode(), bytes(record.meta).decode(),
+                          record.prev, record.hash, record.sig or ""))
+
+    def end(self, count: int) -> bytes:
+        return b""
+
+
+_WRITERS = {"jsonl": _JsonLines, "json": _JsonArray, "csv": _Csv}
