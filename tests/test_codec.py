@@ -100,3 +100,41 @@ def test_new_ids_are_uuid7_and_unique():
     assert len(set(ids)) == 1000
     parsed = uuid.UUID(ids[0])
     assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+
+
+def test_hash_record_bytes_equal_the_sorted_json_encoding():
+    # event_hash formats the record by hand; it must be exactly msgspec's sorted encoding,
+    # escapes included, for any strings (verify recomputes hashes of arbitrary stored values).
+    import hashlib
+
+    import msgspec
+
+    for stream, type_, id_, time, prev in [
+        ("order:1", "created", "x1", "2026-11-22T01:15:09.123456Z", "0" * 64),
+        ('we"ird:\\', "tab\there", "ü\u2028", "not a time\n", "\x00ff"),
+    ]:
+        data, meta = b'{"a":[1,2.5,null]}', b'{"k":"v"}'
+        record = msgspec.json.encode({"data": msgspec.Raw(data), "id": id_, "meta": msgspec.Raw(meta),
+                                      "position": 7, "prev": prev, "stream": stream, "time": time,
+                                      "type": type_, "version": 3}, order="sorted")
+        expected = hashlib.sha256(codec.HASH_TAG + record + b"\x00" + prev.encode()).hexdigest()
+        assert codec.event_hash(7, stream, 3, type_, id_, time, data, meta, prev) == expected
+
+
+def test_event_ids_differ_across_forked_children():
+    import os
+
+    read_fd, write_fd = os.pipe()
+    pids = []
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:
+            os.write(write_fd, (codec.new_event_id()[14:] + "\n").encode())
+            os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    os.close(write_fd)
+    tails = os.read(read_fd, 4096).decode().split()
+    os.close(read_fd)
+    assert len(tails) == 3 and len(set(tails)) == 3, "forked children generated the same random bits"

@@ -5,14 +5,15 @@ docs/formats.md is the prose version of this module; keep them in step.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
+import random
 import re
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from hashlib import sha256
 from typing import Any
 
 import msgspec
@@ -80,38 +81,32 @@ def _check_json_value(value: Any, path: str, depth: int, max_depth: int) -> None
                           "use dict, list, str, int, float, bool or None")
 
 
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _is_plain_json(value: Any, depth: int, max_depth: int) -> bool:
     """The fast yes/no form of `_check_json_value` (same rules, no paths built): the hot path
     of every append. On False, `_check_json_value` walks again to raise the precise error."""
-    kind = type(value)
-    if kind is dict:
-        if depth > max_depth:
-            return False
-        items = value.items()
-    elif kind is list or kind is tuple:
-        if depth > max_depth:
-            return False
-        items = enumerate(value)
-    else:
-        return _is_plain_json_scalar(value, kind)
-    for key, item in items:
-        if kind is dict and type(key) is not str:
-            return False
-        item_kind = type(item)
-        if item_kind is str or item_kind is int or item_kind is bool or item is None:
+    if depth > max_depth:
+        return False
+    if type(value) is dict:
+        for key in value:
+            if type(key) is not str:
+                return False
+        items = value.values()
+    else:  # list or tuple
+        items = value
+    plain = _PLAIN_SCALARS
+    for item in items:
+        kind = type(item)
+        if kind in plain:
             continue
-        if item_kind is dict or item_kind is list or item_kind is tuple:
+        if kind is dict or kind is list or kind is tuple:
             if not _is_plain_json(item, depth + 1, max_depth):
                 return False
-        elif not _is_plain_json_scalar(item, item_kind):
+        elif kind is not float or not math.isfinite(item):
             return False
     return True
-
-
-def _is_plain_json_scalar(value: Any, kind: type) -> bool:
-    if kind is str or kind is int or kind is bool or value is None:
-        return True
-    return kind is float and math.isfinite(value)
 
 
 # decode_object(raw) -> dict: decode canonical JSON written by chronik (trusted, already
@@ -177,18 +172,15 @@ def event_hash(position: int, stream: str, version: int, type_: str, id_: str, t
     The canonical record is a JSON object with sorted keys; data and meta are already
     canonical, so they are spliced in as raw bytes rather than encoded twice.
     """
-    record = _encode({
-        "data": msgspec.Raw(data),
-        "id": id_,
-        "meta": msgspec.Raw(meta),
-        "position": position,
-        "prev": prev,
-        "stream": stream,
-        "time": time,
-        "type": type_,
-        "version": version,
-    })
-    return hashlib.sha256(HASH_TAG + record + b"\x00" + prev.encode()).hexdigest()
+    # Byte formatting of the sorted-key object, each string through the JSON encoder so that
+    # any character is escaped exactly as msgspec would (test_codec checks the equivalence).
+    record = _RECORD_FORMAT % (data, _encode(id_), meta, position, _encode(prev), _encode(stream),
+                               _encode(time), _encode(type_), version)
+    return sha256(HASH_TAG + record + b"\x00" + prev.encode()).hexdigest()
+
+
+_RECORD_FORMAT = (b'{"data":%b,"id":%b,"meta":%b,"position":%d,"prev":%b,"stream":%b,"time":%b,'
+                  b'"type":%b,"version":%d}')
 
 
 def hash_of_event(event: Any) -> str:
@@ -204,14 +196,29 @@ _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+=@-]*")
 
 
 def new_event_id() -> str:
-    """A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then 74 random bits."""
+    """A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then 74 random bits.
+
+    The bits come from a generator seeded from os.urandom (and reseeded in every forked child,
+    so two processes never share a sequence): ids must be unique, not unpredictable, and a
+    system call per id cost more than the rest of an append's validation.
+    """
     millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (millis << 80) | rand
+    value = (millis << 80) | _random_bits(80)
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
     digits = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, without building the UUID
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+_id_random = random.Random(os.urandom(32))
+_random_bits = _id_random.getrandbits
+
+
+def _reseed_ids() -> None:
+    _id_random.seed(os.urandom(32))
+
+
+os.register_at_fork(after_in_child=_reseed_ids)
 
 
 def check_event_id(value: Any, field: str, max_chars: int) -> str:

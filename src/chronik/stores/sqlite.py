@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS streams (
 ) WITHOUT ROWID;
 """
 
+HEAD = "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
 EVENT_COLUMNS = "position, stream, version, type, id, time, data, meta, prev, hash, sig"
 INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 UPSERT_STREAM = """
@@ -186,16 +187,18 @@ class SQLiteStore(Store):
         reject_partial_replay(results, [batch for batch, _ in fresh])
         if not fresh:
             return results
-        row = conn.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
+        row = conn.execute(HEAD).fetchone()
         last_position, prev = row if row else (self._sequence(conn), codec.GENESIS_HASH)
         position = last_position + 1
         for batch, current in fresh:
             links = link_batch(batch.stream, batch.events, position, current + 1, prev)
-            conn.executemany(INSERT_EVENT, [
-                (link.position, batch.stream, link.version, pending.type, pending.id, pending.time,
-                 pending.data.decode(), pending.meta.decode(), link.prev, link.hash, None)
-                for pending, link in zip(batch.events, links, strict=True)
-            ])
+            rows = [(link.position, batch.stream, link.version, pending.type, pending.id, pending.time,
+                     pending.data.decode(), pending.meta.decode(), link.prev, link.hash, None)
+                    for pending, link in zip(batch.events, links, strict=True)]
+            if len(rows) == 1:
+                conn.execute(INSERT_EVENT, rows[0])  # executemany's setup costs more than one row
+            else:
+                conn.executemany(INSERT_EVENT, rows)
             last, last_event = links[-1], batch.events[-1]
             conn.execute(UPSERT_STREAM, (batch.stream, last.version, last.position, last_event.type,
                                          last_event.time))
@@ -319,7 +322,7 @@ class SQLiteStore(Store):
         return [StreamInfo(*row) for row in rows]
 
     def head(self) -> Head:
-        rows = self._fetch("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1", ())
+        rows = self._fetch(HEAD, ())
         return Head(*rows[0]) if rows else Head(0, codec.GENESIS_HASH)
 
     def stats(self) -> dict[str, Any]:
