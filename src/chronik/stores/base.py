@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from chronik import codec
-from chronik.errors import ConcurrencyError, DuplicateIdError, IntegrityError
+from chronik.errors import ConcurrencyError, DuplicateIdError, IntegrityError, LimitExceeded, ValidationError
 from chronik.model import AppendResult, Event, Expect, Expectation, Head, StreamInfo
 
 # Rows fetched per round trip by stores that page their reads.
@@ -59,6 +59,36 @@ class ReadFilter(msgspec.Struct, frozen=True):
 
 
 NO_FILTER = ReadFilter()
+
+
+class AuxChange(msgspec.Struct, frozen=True):
+    """One change to an auxiliary record: `value` None deletes it."""
+
+    kind: str
+    key: str
+    value: bytes | None
+
+
+# Auxiliary records per aux_write call, and per aux_range page.
+MAX_AUX_CHANGES = 10_000
+MAX_AUX_RANGE = 10_000
+
+
+def check_aux_changes(changes: Sequence[AuxChange]) -> list[AuxChange]:
+    """Every store checks a whole aux_write before applying any of it (all or none)."""
+    changes = list(changes)
+    if len(changes) > MAX_AUX_CHANGES:
+        raise LimitExceeded("changes", "max_aux_changes", MAX_AUX_CHANGES, len(changes),
+                            "write in several calls")
+    for index, change in enumerate(changes):
+        if not isinstance(change, AuxChange) or not isinstance(change.kind, str) \
+                or not isinstance(change.key, str) or not change.kind:
+            raise ValidationError(f"changes[{index}]", "must be an AuxChange with str kind and key",
+                                  "build it as AuxChange(kind, key, value)")
+        if change.value is not None and not isinstance(change.value, bytes):
+            raise ValidationError(f"changes[{index}].value", "must be bytes or None",
+                                  "encode the value, e.g. with msgspec.json.encode")
+    return changes
 
 
 class Store(abc.ABC):
@@ -104,6 +134,23 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def stats(self) -> dict[str, Any]:
         """events, streams, size_bytes, first_time, last_time, types {type: count}."""
+
+    # Auxiliary records: derived data kept beside the events (snapshots, subscription
+    # checkpoints, parked events, projection read models). Never part of the chain or of
+    # verify; keys order by code point in every store.
+
+    @abc.abstractmethod
+    def aux_get(self, kind: str, key: str) -> bytes | None:
+        """The value of one auxiliary record, or None."""
+
+    @abc.abstractmethod
+    def aux_range(self, kind: str, low: str = "", high: str | None = None, reverse: bool = False,
+                  limit: int | None = None) -> list[tuple[str, bytes]]:
+        """Records of `kind` with low <= key < high (no upper bound when None), in key order."""
+
+    @abc.abstractmethod
+    def aux_write(self, changes: Sequence[AuxChange]) -> None:
+        """Apply every change atomically and durably (all or none)."""
 
     @abc.abstractmethod
     def close(self) -> None:

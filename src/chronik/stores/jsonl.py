@@ -83,12 +83,15 @@ import msgspec
 from chronik import codec
 from chronik.errors import IntegrityError, StorageError
 from chronik.model import AppendResult, Event, Head, StreamInfo
+from chronik.stores.aux_sqlite import AuxDatabase
 from chronik.stores.base import (
     READ_PAGE_ROWS,
+    AuxChange,
     PendingEvent,
     ReadFilter,
     Store,
     StreamBatch,
+    check_aux_changes,
     check_expectation,
     check_import,
     link_batch,
@@ -218,6 +221,9 @@ class JsonlStore(Store):
         self._retired_fds: list[int] = []
         self._lock_fd = -1
         self._index: _Index | None = None
+        # Snapshots, checkpoints and read models live in a SQLite sidecar: they are rewritten
+        # in place, which a line-per-event log cannot do, and they are not part of the chain.
+        self._aux = AuxDatabase(path + ".aux.db", durability)
         try:
             self._open_files()
         except BaseException:
@@ -493,6 +499,23 @@ class JsonlStore(Store):
                 return
             self._closed = True
             self._close_fds()
+            self._aux.close()
+
+    # ------------------------------------------------------------ auxiliary records
+
+    def aux_get(self, kind: str, key: str) -> bytes | None:
+        self._check_open()
+        return self._aux.get(kind, key)
+
+    def aux_range(self, kind: str, low: str = "", high: str | None = None, reverse: bool = False,
+                  limit: int | None = None) -> list[tuple[str, bytes]]:
+        self._check_open()
+        return self._aux.key_range(kind, low, high, reverse, limit if limit is not None else -1)
+
+    def aux_write(self, changes: Sequence[AuxChange]) -> None:
+        changes = check_aux_changes(changes)
+        self._check_open()
+        self._aux.write(changes)
 
     def _close_fds(self) -> None:
         fds = list(self._retired_fds)

@@ -11,9 +11,11 @@ from chronik import codec
 from chronik.errors import StorageError
 from chronik.model import AppendResult, Event, Head, StreamInfo
 from chronik.stores.base import (
+    AuxChange,
     ReadFilter,
     Store,
     StreamBatch,
+    check_aux_changes,
     check_expectation,
     check_import,
     link_batch,
@@ -32,6 +34,7 @@ class MemoryStore(Store):
         self._raw: list[tuple[bytes, bytes]] = []
         self._by_stream: dict[str, list[int]] = {}
         self._by_id: dict[str, int] = {}
+        self._aux: dict[str, dict[str, bytes]] = {}
         self._closed = False
 
     # ------------------------------------------------------------ writing
@@ -160,6 +163,34 @@ class MemoryStore(Store):
                 "last_time": self._events[-1].time if self._events else None,
                 "types": dict(sorted(types.items())),
             }
+
+    # ------------------------------------------------------------ auxiliary records
+
+    def aux_get(self, kind: str, key: str) -> bytes | None:
+        with self._lock:
+            self._check_open()
+            return self._aux.get(kind, {}).get(key)
+
+    def aux_range(self, kind: str, low: str = "", high: str | None = None, reverse: bool = False,
+                  limit: int | None = None) -> list[tuple[str, bytes]]:
+        with self._lock:
+            self._check_open()
+            records = self._aux.get(kind, {})
+            keys = sorted(k for k in records if k >= low and (high is None or k < high))
+            if reverse:
+                keys.reverse()
+            return [(key, records[key]) for key in keys[:limit]]
+
+    def aux_write(self, changes: Sequence[AuxChange]) -> None:
+        changes = check_aux_changes(changes)
+        with self._lock:
+            self._check_open()
+            for change in changes:
+                records = self._aux.setdefault(change.kind, {})
+                if change.value is None:
+                    records.pop(change.key, None)
+                else:
+                    records[change.key] = bytes(change.value)
 
     def close(self) -> None:
         self._closed = True

@@ -36,10 +36,12 @@ from chronik.model import AppendResult, Event, Expect, Expectation, Head, Stream
 from chronik.stores import postgres_schema
 from chronik.stores.base import (
     READ_PAGE_ROWS,
+    AuxChange,
     ReadFilter,
     Store,
     StreamBatch,
     category_bounds,
+    check_aux_changes,
     check_import,
 )
 
@@ -228,6 +230,41 @@ class PostgresStore(Store):
         return {"events": count, "streams": streams, "size_bytes": int(size), "first_time": first,
                 "last_time": last, "types": types}
 
+    # ------------------------------------------------------------ auxiliary records
+
+    def aux_get(self, kind: str, key: str) -> bytes | None:
+        rows = self._fetch(f"SELECT value FROM {self._s}.aux WHERE kind = %s AND key = %s", (kind, key))
+        return bytes(rows[0][0]) if rows else None
+
+    def aux_range(self, kind: str, low: str = "", high: str | None = None, reverse: bool = False,
+                  limit: int | None = None) -> list[tuple[str, bytes]]:
+        sql = f"SELECT key, value FROM {self._s}.aux WHERE kind = %s AND key >= %s"
+        params: list[Any] = [kind, low]
+        if high is not None:
+            sql += " AND key < %s"
+            params.append(high)
+        sql += f" ORDER BY key {'DESC' if reverse else 'ASC'}"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        return [(key, bytes(value)) for key, value in self._fetch(sql, params)]
+
+    def aux_write(self, changes: Sequence[AuxChange]) -> None:
+        changes = check_aux_changes(changes)
+        upserts = [(c.kind, c.key, c.value) for c in changes if c.value is not None]
+        deletes = [(c.kind, c.key) for c in changes if c.value is None]
+        with self._connection() as conn:
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    if upserts:
+                        cur.executemany(f"INSERT INTO {self._s}.aux (kind, key, value) VALUES (%s, %s, %s) "
+                                        f"ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value",
+                                        upserts)
+                    if deletes:
+                        cur.executemany(f"DELETE FROM {self._s}.aux WHERE kind = %s AND key = %s", deletes)
+            except psycopg.Error as exc:
+                raise _translate(exc, "writing auxiliary records failed; nothing was written") from exc
+
     def ledger_id(self) -> str:
         return self._fetch(f"SELECT value FROM {self._s}.meta WHERE key = 'ledger_id'", ())[0][0]
 
@@ -282,22 +319,48 @@ class _Statements:
                                       f"AND version >= %s AND version <= %s ORDER BY version DESC LIMIT %s")
 
 
-def append_params(batches: Sequence[StreamBatch]) -> tuple[list, ...]:
-    """The arguments of `append_events`: per stream, then per event flattened in stream order."""
+def append_params(batches: Sequence[StreamBatch]) -> tuple[str, ...]:
+    """The arguments of `append_events`: per stream, then per event flattened in stream order.
+
+    Each is one PostgreSQL array literal (`{"a","b"}`) sent as a string, which the server casts to
+    the parameter's array type. psycopg's own adaptation of Python lists inspects every element in
+    Python and cost ~0.3 ms of the ~1 ms of a single-event append; this is a few string joins.
+    Every element is double-quoted with its `"` and `\\` escaped (canonical JSON has them; the
+    ledger's streams, types, ids and times do not)."""
     streams, expects, counts = [], [], []
     types, ids, given, times, data, meta = [], [], [], [], [], []
     for batch in batches:
         streams.append(batch.stream)
-        expects.append(_expect_code(batch.expect))
-        counts.append(len(batch.events))
+        expects.append(str(_expect_code(batch.expect)))
+        counts.append(str(len(batch.events)))
         for pending in batch.events:
             types.append(pending.type)
             ids.append(pending.id)
-            given.append(pending.id_given)
+            given.append("t" if pending.id_given else "f")
             times.append(pending.time)
-            data.append(pending.data.decode())
-            meta.append(pending.meta.decode())
-    return streams, expects, counts, types, ids, given, times, data, meta
+            data.append(_array_element(pending.data))
+            meta.append(_array_element(pending.meta))
+    return (_plain_array(streams), _plain_array(expects), _plain_array(counts), _plain_array(types),
+            _plain_array(ids), _plain_array(given), _plain_array(times),
+            "{" + ",".join(data) + "}", "{" + ",".join(meta) + "}")
+
+
+def _plain_array(values: list[str]) -> str:
+    """An array literal of text values, every element double-quoted (so `{`, `}`, `,`, spaces and
+    the word NULL need nothing); `"` and `\\` are escaped, though the ledger's names have none."""
+    if not values:
+        return "{}"
+    if '"' in (joined := "".join(values)) or "\\" in joined:
+        return "{" + ",".join(_array_element(value.encode()) for value in values) + "}"
+    return '{"' + '","'.join(values) + '"}'
+
+
+def _array_element(json_bytes: bytes) -> str:
+    """One double-quoted array element holding canonical JSON text."""
+    text = json_bytes.decode()
+    if "\\" in text or '"' in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
 
 
 def split_url(url: str) -> tuple[str, dict[str, str]]:

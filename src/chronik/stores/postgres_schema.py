@@ -190,6 +190,16 @@ MIGRATIONS: list[str] = [
     END
     $fn$;
     """,
+    # 2: auxiliary records (snapshots, checkpoints, parked events, read models). "C" collation:
+    # keys order by code point, as in every other store.
+    """
+    CREATE TABLE {s}.aux (
+        kind  text COLLATE "C" NOT NULL,
+        key   text COLLATE "C" NOT NULL,
+        value bytea NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    """,
 ]
 
 

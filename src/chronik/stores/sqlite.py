@@ -20,12 +20,15 @@ from typing import Any
 from chronik import codec
 from chronik.errors import StorageError, StoreBusy
 from chronik.model import AppendResult, Event, Head, StreamInfo
+from chronik.stores import aux_sqlite
 from chronik.stores.base import (
     READ_PAGE_ROWS,
+    AuxChange,
     ReadFilter,
     Store,
     StreamBatch,
     category_bounds,
+    check_aux_changes,
     check_expectation,
     check_import,
     link_batch,
@@ -34,7 +37,7 @@ from chronik.stores.base import (
     text_haystack,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chronik_meta (
@@ -144,14 +147,17 @@ class SQLiteStore(Store):
                                f"({SCHEMA_VERSION}); upgrade chronik")
         if found == SCHEMA_VERSION:
             return
-        # Statement by statement: executescript() would COMMIT the surrounding transaction.
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        conn.execute("INSERT OR IGNORE INTO chronik_meta (key, value) VALUES ('ledger_id', ?)",
-                     (str(uuid.uuid4()),))
-        conn.execute("INSERT OR IGNORE INTO chronik_meta (key, value) VALUES ('created', ?)",
-                     (codec.format_time(_now()),))
+        if found < 1:
+            # Statement by statement: executescript() would COMMIT the surrounding transaction.
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO chronik_meta (key, value) VALUES ('ledger_id', ?)",
+                         (str(uuid.uuid4()),))
+            conn.execute("INSERT OR IGNORE INTO chronik_meta (key, value) VALUES ('created', ?)",
+                         (codec.format_time(_now()),))
+        if found < 2:
+            conn.execute(aux_sqlite.AUX_SCHEMA)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ------------------------------------------------------------ writing
@@ -336,6 +342,26 @@ class SQLiteStore(Store):
         size = sum(os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p))
         return {"events": count, "streams": streams, "size_bytes": size, "first_time": first,
                 "last_time": last, "types": types}
+
+    # ------------------------------------------------------------ auxiliary records
+
+    def aux_get(self, kind: str, key: str) -> bytes | None:
+        try:
+            return aux_sqlite.get(self._connection(), kind, key)
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, "reading an auxiliary record failed") from exc
+
+    def aux_range(self, kind: str, low: str = "", high: str | None = None, reverse: bool = False,
+                  limit: int | None = None) -> list[tuple[str, bytes]]:
+        try:
+            return aux_sqlite.key_range(self._connection(), kind, low, high, reverse,
+                                        limit if limit is not None else -1)
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, "reading auxiliary records failed") from exc
+
+    def aux_write(self, changes: Sequence[AuxChange]) -> None:
+        changes = check_aux_changes(changes)
+        aux_sqlite.write(self._connection(), changes, _storage_error)
 
     def ledger_id(self) -> str:
         return self._fetch("SELECT value FROM chronik_meta WHERE key = 'ledger_id'", ())[0][0]
