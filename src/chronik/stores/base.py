@@ -12,6 +12,7 @@ in `chronik.stores.open_store` and in the contract parametrisation.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -23,6 +24,8 @@ from chronik.model import AppendResult, Event, Expect, Expectation, Head, Stream
 
 # Rows fetched per round trip by stores that page their reads.
 READ_PAGE_ROWS = 1_000
+# How often Store.wait_for_change polls the head when a store has no cheaper signal.
+DEFAULT_CHANGE_POLL_S = 0.05
 
 
 class PendingEvent(msgspec.Struct, frozen=True):
@@ -156,6 +159,23 @@ class Store(abc.ABC):
     def close(self) -> None:
         """Release files and connections. Further calls raise StorageError."""
 
+    # Live change detection, for subscriptions (chronik.derive.subscriptions).
+
+    def wait_for_change(self, known_position: int, timeout_s: float) -> bool:
+        """Wait until the head is past `known_position` or `timeout_s` passes; True when it is.
+
+        A hint only: callers always resume by position (head, then read_all up to it), so a
+        spurious True or a missed wake-up costs a round trip, never an event. Each store
+        overrides this with its cheap signal; this default polls the head."""
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        while True:
+            if self.head().position > known_position:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(DEFAULT_CHANGE_POLL_S, remaining))
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"
 
@@ -267,6 +287,26 @@ def check_import(events: Sequence[Event], head: Head, current_version: Callable[
         last_of_stream[event.stream] = event
         position, prev = event.position, event.hash
     return last_of_stream
+
+
+def keyset_pages(fetch_page: Callable[[int, int], list[tuple]], cursor: int,
+                 next_cursor: Callable[[tuple], int], limit: int | None, page_rows: int,
+                 decode: Callable[[tuple], Event]) -> Iterator[Event]:
+    """Keyset pagination shared by the SQL stores: `fetch_page(cursor, n)` returns up to n rows
+    after `cursor`; `next_cursor(last_row)` moves past a page. No cursor stays open between
+    pages, and only one page of rows is held at a time."""
+    remaining = limit if limit is not None else 2**62
+    while remaining > 0:
+        page = min(page_rows, remaining)
+        rows = fetch_page(cursor, page)
+        fetched = len(rows)
+        if fetched:
+            cursor = next_cursor(rows[-1])
+        yield from map(decode, rows)
+        del rows  # one page in memory at a time, not two while the next is fetched
+        if fetched < page:
+            return
+        remaining -= fetched
 
 
 def category_bounds(category: str) -> tuple[str, str]:

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.copy import QueuedLibpqWriter
 from psycopg_pool import ConnectionPool
 
 from chronik import codec
@@ -43,6 +46,7 @@ from chronik.stores.base import (
     category_bounds,
     check_aux_changes,
     check_import,
+    keyset_pages,
 )
 
 SCHEMA_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -51,6 +55,11 @@ EVENT_COLUMNS = "position, stream, version, type, id, time, data::text, meta::te
 # How long an operation waits for a pooled connection before StorageError.
 CONNECT_TIMEOUT_S = 10.0
 MIGRATION_LOCK_KEY = 0x63_68_72_6F_6E_69_6B  # "chronik"
+# Events per COPY chunk built and sent at a time by import_events.
+COPY_CHUNK_EVENTS = 1_000
+# wait_for_change re-reads the head at least this often, even when no notification arrives
+# (the polling fallback: a lost LISTEN connection or a missed NOTIFY delays, never loses).
+LISTEN_FALLBACK_POLL_S = 0.5
 
 
 class PostgresStore(Store):
@@ -68,6 +77,11 @@ class PostgresStore(Store):
             raise ValidationError("url", f"unknown option(s) {sorted(options)}",
                                   "supported: schema, lock_timeout_ms, statement_timeout_ms, pool_max")
         self.channel = f"chronik_{self.schema}"
+        self._conninfo = conninfo
+        # wait_for_change: one LISTEN connection per waiting thread, outside the pool.
+        self._listeners = threading.local()
+        self._all_listeners: list[psycopg.Connection] = []
+        self._listeners_lock = threading.Lock()
         self._s = f'"{self.schema}"'
         self._closed = False
 
@@ -136,7 +150,6 @@ class PostgresStore(Store):
         if not events:
             return
         streams = codec.encode_json(sorted({event.stream for event in events})).decode()
-        payload = _copy_text(events)
         with self._connection() as conn:
             try:
                 with conn.transaction():
@@ -146,8 +159,11 @@ class PostgresStore(Store):
                     head = Head(*row) if row else Head(0, codec.GENESIS_HASH)
                     versions = dict(conn.execute(self._sql.stream_versions, (streams,)).fetchall())
                     last_of_stream = check_import(events, head, lambda stream: versions.get(stream, 0))
-                    with conn.cursor() as cur, cur.copy(self._sql.copy_events) as copy:
-                        copy.write(payload)
+                    # The rows are built a chunk at a time while a writer thread sends the
+                    # previous chunk, so the client's encoding overlaps the server's inserting.
+                    with conn.cursor() as cur, cur.copy(self._sql.copy_events, writer=QueuedLibpqWriter(cur)) as copy:
+                        for start in range(0, len(events), COPY_CHUNK_EVENTS):
+                            copy.write(_copy_text(events[start:start + COPY_CHUNK_EVENTS]))
                     conn.execute(self._sql.upsert_streams, (_stream_heads_json(last_of_stream),))
                     conn.execute(self._sql.notify, (self.channel, str(events[-1].position)))
             except pg_errors.UniqueViolation as exc:
@@ -163,40 +179,25 @@ class PostgresStore(Store):
     def read_stream(self, stream: str, start: int, end: int | None, backwards: bool,
                     limit: int | None) -> Iterator[Event]:
         low, high = max(start, 1), end if end is not None else 2**62
-        remaining = limit if limit is not None else 2**62
-        sql = self._sql.read_stream_backwards if backwards else self._sql.read_stream
-        while remaining > 0:
-            page = min(READ_PAGE_ROWS, remaining)
-            rows = self._fetch(sql, (stream, low, high, page))
-            yield from map(_event, rows)
-            if len(rows) < page:
-                return
-            remaining -= len(rows)
-            if backwards:
-                high = rows[-1][2] - 1
-            else:
-                low = rows[-1][2] + 1
+        if backwards:
+            sql = self._sql.read_stream_backwards
+            return keyset_pages(lambda top, n: self._fetch(sql, (stream, low, top, n)), high,
+                                lambda row: row[2] - 1, limit, READ_PAGE_ROWS, _event)
+        sql = self._sql.read_stream
+        return keyset_pages(lambda bottom, n: self._fetch(sql, (stream, bottom, high, n)), low,
+                            lambda row: row[2] + 1, limit, READ_PAGE_ROWS, _event)
 
     def read_all(self, after: int, limit: int | None, filter: ReadFilter,
                  until_position: int | None = None) -> Iterator[Event]:
         where, params = _where(filter)
-        if until_position is None:
-            until_position = self.head().position
+        until = self.head().position if until_position is None else until_position
+        if after >= until:
+            return iter(())
         sql = (f"SELECT {EVENT_COLUMNS} FROM {self._s}.events WHERE position > %s AND position <= %s"
                f"{where} ORDER BY position LIMIT %s")
-        return self._paged_all(sql, params, after, until_position, limit)
-
-    def _paged_all(self, sql: str, params: list[Any], after: int, until: int,
-                   limit: int | None) -> Iterator[Event]:
-        remaining = limit if limit is not None else 2**62
-        while remaining > 0 and after < until:
-            page = min(READ_PAGE_ROWS * 5, remaining)
-            rows = self._fetch(sql, (after, until, *params, page))
-            yield from map(_event, rows)
-            if len(rows) < page:
-                return
-            remaining -= len(rows)
-            after = rows[-1][0]
+        # Larger pages than SQLite's: each page is a network round trip.
+        return keyset_pages(lambda cursor, n: self._fetch(sql, (cursor, until, *params, n)), after,
+                            lambda row: row[0], limit, READ_PAGE_ROWS * 5, _event)
 
     def count(self, filter: ReadFilter, after: int = 0) -> int:
         where, params = _where(filter)
@@ -265,6 +266,61 @@ class PostgresStore(Store):
             except psycopg.Error as exc:
                 raise _translate(exc, "writing auxiliary records failed; nothing was written") from exc
 
+    # ------------------------------------------------------------ change detection
+
+    def wait_for_change(self, known_position: int, timeout_s: float) -> bool:
+        """LISTEN on the store's channel (append_events NOTIFYs the new head position at
+        commit), on a dedicated connection per waiting thread; re-read the head at least every
+        LISTEN_FALLBACK_POLL_S, and poll only while the LISTEN connection cannot be had."""
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        listener = self._listener()  # listening before the head is read: nothing slips between
+        while True:
+            if self.head().position > known_position:
+                return True
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                wait_s = min(remaining, LISTEN_FALLBACK_POLL_S)
+                if listener is None:
+                    time.sleep(min(wait_s, 0.05))
+                    listener = self._listener()
+                    break
+                try:
+                    notified = [n.payload for n in listener.notifies(timeout=wait_s, stop_after=1)]
+                except psycopg.Error:
+                    self._drop_listener(listener)
+                    listener = None
+                    break
+                if not notified:
+                    break  # the fallback: read the head anyway
+                if _notified_position(notified[0]) > known_position:
+                    return True
+
+    def _listener(self) -> psycopg.Connection | None:
+        conn = getattr(self._listeners, "conn", None)
+        if conn is not None and not conn.closed:
+            return conn
+        if self._closed:
+            raise StorageError("the ledger is closed; open it again")
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S))
+            conn.execute(f'LISTEN "{self.channel}"')
+        except psycopg.Error:
+            return None  # poll until the server takes connections again
+        self._listeners.conn = conn
+        with self._listeners_lock:
+            self._all_listeners.append(conn)
+        return conn
+
+    def _drop_listener(self, conn: psycopg.Connection) -> None:
+        self._listeners.conn = None
+        with self._listeners_lock:
+            if conn in self._all_listeners:
+                self._all_listeners.remove(conn)
+        with contextlib.suppress(psycopg.Error):
+            conn.close()
+
     def ledger_id(self) -> str:
         return self._fetch(f"SELECT value FROM {self._s}.meta WHERE key = 'ledger_id'", ())[0][0]
 
@@ -291,6 +347,11 @@ class PostgresStore(Store):
         if not self._closed:
             self._closed = True
             self._pool.close()
+            with self._listeners_lock:
+                listeners, self._all_listeners = self._all_listeners, []
+            for conn in listeners:
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
 
 
 # ---------------------------------------------------------------- helpers
@@ -439,9 +500,19 @@ def _expect_code(expect: Expectation) -> int:
     return int(expect)
 
 
-def _event(row: tuple) -> Event:
-    return Event(row[0], row[1], row[2], row[3], row[4], row[5], codec.decode_object(row[6]),
-                 codec.decode_object(row[7]), row[8], row[9], row[10])
+def _notified_position(payload: str) -> int:
+    try:
+        return int(payload)
+    except ValueError:
+        return 2**63 - 1  # not ours to parse: read the head and see
+
+
+def _event(row: tuple, _decode: Any = codec.decode_object) -> Event:
+    # The hot path of every read (as in the SQLite store): the decoder is bound once, and the
+    # usual empty meta skips it (a fresh dict each time, as decoding gives).
+    meta = row[7]
+    return Event(row[0], row[1], row[2], row[3], row[4], row[5], _decode(row[6]),
+                 {} if meta == "{}" else _decode(meta), row[8], row[9], row[10])
 
 
 def _where(filter: ReadFilter) -> tuple[str, list[Any]]:

@@ -31,6 +31,7 @@ from chronik.stores.base import (
     check_aux_changes,
     check_expectation,
     check_import,
+    keyset_pages,
     link_batch,
     reject_partial_replay,
     replayed_result,
@@ -78,6 +79,8 @@ ON CONFLICT (stream) DO UPDATE SET version = excluded.version, last_position = e
 """
 
 DURABILITY_SYNC = {"full": "FULL", "relaxed": "NORMAL"}
+# wait_for_change: how often it asks SQLite whether another connection committed.
+CHANGE_POLL_S = 0.002
 
 
 class SQLiteStore(Store):
@@ -269,50 +272,24 @@ class SQLiteStore(Store):
     def read_stream(self, stream: str, start: int, end: int | None, backwards: bool,
                     limit: int | None) -> Iterator[Event]:
         low, high = max(start, 1), end if end is not None else 2**62
-        order = "DESC" if backwards else "ASC"
+        if backwards:
+            sql = (f"SELECT {EVENT_COLUMNS} FROM events WHERE stream = ? AND version >= ? AND version <= ? "
+                   f"ORDER BY version DESC LIMIT ?")
+            return keyset_pages(lambda top, n: self._fetch(sql, (stream, low, top, n)), high,
+                                lambda row: row[2] - 1, limit, READ_PAGE_ROWS, _event)
         sql = (f"SELECT {EVENT_COLUMNS} FROM events WHERE stream = ? AND version >= ? AND version <= ? "
-               f"ORDER BY version {order} LIMIT ?")
-        return self._paged(sql, stream, low, high, backwards, limit)
-
-    def _paged(self, sql: str, stream: str, low: int, high: int, backwards: bool,
-               limit: int | None) -> Iterator[Event]:
-        remaining = limit if limit is not None else 2**62
-        while remaining > 0:
-            page = min(READ_PAGE_ROWS, remaining)
-            rows = self._fetch(sql, (stream, low, high, page))
-            yield from map(_event, rows)
-            fetched, last_version = len(rows), rows[-1][2] if rows else 0
-            del rows  # one page in memory at a time, not two while the next is fetched
-            if fetched < page:
-                return
-            remaining -= fetched
-            if backwards:
-                high = last_version - 1
-            else:
-                low = last_version + 1
+               f"ORDER BY version LIMIT ?")
+        return keyset_pages(lambda bottom, n: self._fetch(sql, (stream, bottom, high, n)), low,
+                            lambda row: row[2] + 1, limit, READ_PAGE_ROWS, _event)
 
     def read_all(self, after: int, limit: int | None, filter: ReadFilter,
                  until_position: int | None = None) -> Iterator[Event]:
         where, params = _where(filter)
-        if until_position is None:
-            until_position = self.head().position
+        until = self.head().position if until_position is None else until_position
         sql = (f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? AND position <= ?{where} "
                f"ORDER BY position LIMIT ?")
-        return self._paged_all(sql, params, after, until_position, limit)
-
-    def _paged_all(self, sql: str, params: list[Any], after: int, until: int,
-                   limit: int | None) -> Iterator[Event]:
-        remaining = limit if limit is not None else 2**62
-        while remaining > 0:
-            page = min(READ_PAGE_ROWS, remaining)
-            rows = self._fetch(sql, (after, until, *params, page))
-            yield from map(_event, rows)
-            fetched, last_position = len(rows), rows[-1][0] if rows else after
-            del rows  # one page in memory at a time, not two while the next is fetched
-            if fetched < page:
-                return
-            remaining -= fetched
-            after = last_position
+        return keyset_pages(lambda cursor, n: self._fetch(sql, (cursor, until, *params, n)), after,
+                            lambda row: row[0], limit, READ_PAGE_ROWS, _event)
 
     def count(self, filter: ReadFilter, after: int = 0) -> int:
         where, params = _where(filter)
@@ -362,6 +339,52 @@ class SQLiteStore(Store):
     def aux_write(self, changes: Sequence[AuxChange]) -> None:
         changes = check_aux_changes(changes)
         aux_sqlite.write(self._connection(), changes, _storage_error)
+
+    # ------------------------------------------------------------ change detection
+
+    def wait_for_change(self, known_position: int, timeout_s: float) -> bool:
+        """Poll `PRAGMA data_version` on a watcher connection of this thread that never writes:
+        it changes when any other connection (process or thread) commits. A few microseconds
+        per poll; the head is read only when it changed."""
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        watcher = self._watcher()
+        # Read the version before the head, so a commit between the two is never missed.
+        version = self._data_version(watcher)
+        while True:
+            if self.head().position > known_position:
+                return True
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                time.sleep(min(CHANGE_POLL_S, remaining))
+                current = self._data_version(watcher)
+                if current != version:
+                    version = current
+                    break
+
+    def _watcher(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "watcher", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise StorageError("the ledger is closed; open it again")
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=self.busy_timeout_ms / 1000)
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, f"cannot open {self.path}") from exc
+        self._local.watcher = conn
+        with self._connections_lock:
+            self._all_connections.append(conn)
+        return conn
+
+    @staticmethod
+    def _data_version(conn: sqlite3.Connection) -> int:
+        try:
+            return conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, "watching for changes failed") from exc
 
     def ledger_id(self) -> str:
         return self._fetch("SELECT value FROM chronik_meta WHERE key = 'ledger_id'", ())[0][0]
