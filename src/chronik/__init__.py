@@ -38,6 +38,19 @@ from chronik.model import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CircuitBreaker",
+    "Projection",
+    "ProjectionRunner",
+    "RetryPolicy",
+    "Subscription",
+    "Cause",
+    "Change",
+    "Diff",
+    "Reducer",
+    "ReplayResult",
+    "Snapshot",
+    "UnhandledEvent",
+    "handles",
     "AppendResult",
     "ChronikError",
     "ConcurrencyError",
@@ -61,3 +74,33 @@ __all__ = [
     "VerifyReport",
     "open_ledger",
 ]
+
+# The derive services (reducers, replay, subscriptions, projections) load on first use, so that
+# `import chronik` and commands that only read stay fast (DESIGN section 4).
+_LAZY = {
+    "CircuitBreaker": "chronik.derive.delivery",
+    "RetryPolicy": "chronik.derive.delivery",
+    "Cause": "chronik.derive.diff",
+    "Change": "chronik.derive.diff",
+    "Diff": "chronik.derive.diff",
+    "Projection": "chronik.derive.projections",
+    "ProjectionRunner": "chronik.derive.projections",
+    "Reducer": "chronik.derive.reducer",
+    "UnhandledEvent": "chronik.derive.reducer",
+    "handles": "chronik.derive.reducer",
+    "ReplayResult": "chronik.derive.replay",
+    "Snapshot": "chronik.derive.snapshots",
+    "Subscription": "chronik.derive.subscriptions",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'chronik' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chronik import codec
 from chronik.chain import NO_ANCHOR_NOTE, ChainChecker
@@ -33,6 +33,12 @@ from chronik.model import (
 )
 from chronik.stores import open_store, resolve_url
 from chronik.stores.base import NO_FILTER, PendingEvent, ReadFilter, Store, StreamBatch
+
+if TYPE_CHECKING:  # the derive layer is imported only when used (docs/adr/0008)
+    from chronik.derive.diff import Diff
+    from chronik.derive.reducer import Reducer
+    from chronik.derive.replay import ReplayResult
+    from chronik.derive.snapshots import Snapshot
 
 Clock = Callable[[], datetime]
 
@@ -207,6 +213,19 @@ class Ledger:
             yield from self.store.read_all(after, None, read_filter, head)
             after = head
 
+    def subscribe(self, handler: Callable[[Event], Any] | None = None, after: int = 0,
+                  filter: Filter | None = None, name: str | None = None, **options: Any) -> Any:
+        """A `chronik.derive.Subscription`: matching events after `after` in position order,
+        catch-up then live, to `handler` (sub.run(), run_until(), start()/stop()) or by
+        iterating (`for event in sub`). A named subscription resumes from its durable
+        checkpoint (`after` only applies to its first run); failing handlers are retried with
+        backoff under a circuit breaker, then their events parked. Options: queue_size, retry,
+        breaker, sleep, rng, checkpoint_every, wait_for_change_s."""
+        # The service layer sits above the ledger: imported here, when used (docs/adr/0008).
+        from chronik.derive.subscriptions import Subscription
+
+        return Subscription(self, handler, after=after, filter=filter, name=name, **options)
+
     def streams(self, category: str | None = None) -> list[StreamInfo]:
         if category is not None:
             self._check_category(category, "category")
@@ -225,6 +244,35 @@ class Ledger:
         head = self.store.head()
         checker = ChainChecker().check_all(self.store.read_all(0, None, NO_FILTER, head.position))
         return checker.report(head=head, notes=[NO_ANCHOR_NOTE])
+
+    # ------------------------------------------------------------ deriving state
+    # The service layer (chronik.derive) sits above the ledger; these delegate to it with a
+    # function-local import, so the core never imports it at load time (docs/adr/0008).
+
+    def replay(self, stream: str, reducer: Reducer, to_version: int | None = None,
+               to_position: int | None = None, at: datetime | str | None = None,
+               include_snapshots: bool = True) -> ReplayResult:
+        """Fold `stream` through `reducer`: the newest state, or the state at a version, at a
+        position, or `at` a time (every event recorded at or before it, in version order).
+        Starts from the newest usable snapshot and saves one per the reducer's policy unless
+        `include_snapshots` is False. At most one of to_version, to_position and at."""
+        from chronik.derive.replay import replay
+
+        return replay(self, stream, reducer, to_version=to_version, to_position=to_position, at=at,
+                      include_snapshots=include_snapshots)
+
+    def diff(self, stream: str, reducer: Reducer, a: Any, b: Any) -> Diff:
+        """What changed in `stream`'s state from point `a` to point `b` (a version, None for the
+        newest, {"version": n}, {"position": n} or {"at": time}) and which events changed it."""
+        from chronik.derive.diff import diff
+
+        return diff(self, stream, reducer, a, b)
+
+    def snapshot(self, stream: str, reducer: Reducer, to_version: int | None = None) -> Snapshot:
+        """Replay `stream` (to `to_version`) and save the state as a snapshot now."""
+        from chronik.derive.replay import take_snapshot
+
+        return take_snapshot(self, stream, reducer, to_version=to_version)
 
     def close(self) -> None:
         self.store.close()

@@ -14,11 +14,13 @@ from chronik.cli import exits
 from chronik.cli.append import append
 from chronik.cli.db import db
 from chronik.cli.demo import demo
+from chronik.cli.derive import diff, replay, snapshot
 from chronik.cli.log import log
 from chronik.cli.output import json_text, write_error_line
 from chronik.cli.overview import head, stats, streams
 from chronik.cli.read import read
 from chronik.cli.state import CliState
+from chronik.cli.subscriptions import parked, projections, tail
 from chronik.cli.transfer import copy, export, import_
 from chronik.cli.verify import verify
 from chronik.errors import ChronikError
@@ -67,6 +69,10 @@ def cli(ctx: click.Context, ledger_url: str | None) -> None:
 
 
 for command in (append, read, log, streams, head, verify, stats, demo, export, import_, copy, db):
+    cli.add_command(command)
+for command in (replay, diff, snapshot):  # derived state: chronik.cli.derive
+    cli.add_command(command)
+for command in (tail, parked, projections):
     cli.add_command(command)
 
 

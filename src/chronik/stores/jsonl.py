@@ -72,6 +72,7 @@ import itertools
 import logging
 import os
 import threading
+import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -107,6 +108,8 @@ DURABILITIES = ("full", "relaxed")
 SCAN_CHUNK_BYTES = 4 * 1024 * 1024
 # Bytes read per pread while reading events (more only when one line alone is larger).
 READ_CHUNK_BYTES = 4 * 1024 * 1024
+# wait_for_change: how often it stats the file for growth or replacement.
+CHANGE_POLL_S = 0.002
 
 
 class Record(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
@@ -490,6 +493,34 @@ class JsonlStore(Store):
                 "last_time": index.last_time,
                 "types": dict(sorted(index.types.items())),
             }
+
+    # ------------------------------------------------------------ change detection
+
+    def wait_for_change(self, known_position: int, timeout_s: float) -> bool:
+        """Stat the file until its size or inode changes (an append, or a compaction that
+        replaced it), then read the head; a partial commit changes the size but not the head."""
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        identity = self._file_identity()  # before the head: a commit in between is seen
+        while True:
+            if self.head().position > known_position:
+                return True
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                time.sleep(min(CHANGE_POLL_S, remaining))
+                current = self._file_identity()
+                if current != identity:
+                    identity = current
+                    break
+
+    def _file_identity(self) -> tuple[int, int, int]:
+        self._check_open()
+        try:
+            stat = os.stat(self.path)
+        except OSError as exc:
+            raise _storage_error(exc, f"cannot stat {self.path}") from exc
+        return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
     # ------------------------------------------------------------ closing
 

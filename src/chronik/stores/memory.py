@@ -29,6 +29,8 @@ class MemoryStore(Store):
     def __init__(self, url: str = "memory:") -> None:
         self.url = url
         self._lock = threading.Lock()
+        # Notified (with _lock held) whenever events are recorded: wait_for_change sleeps on it.
+        self._changed = threading.Condition(self._lock)
         # _events[i] has position i + 1; _raw[i] keeps its canonical data/meta for text filters.
         self._events: list[Event] = []
         self._raw: list[tuple[bytes, bytes]] = []
@@ -73,6 +75,8 @@ class MemoryStore(Store):
                 self._raw.append((data, meta))
                 self._by_stream.setdefault(event.stream, []).append(event.position)
                 self._by_id[event.id] = event.position
+            if staged:
+                self._changed.notify_all()
             return results
 
     def import_events(self, events: Sequence[Event]) -> None:
@@ -88,6 +92,7 @@ class MemoryStore(Store):
                 self._raw.append((data, meta))
                 self._by_stream.setdefault(event.stream, []).append(event.position)
                 self._by_id[event.id] = event.position
+            self._changed.notify_all()
 
     def _replayed(self, batch: StreamBatch) -> AppendResult | None:
         given = [p for p in batch.events if p.id_given]
@@ -192,8 +197,16 @@ class MemoryStore(Store):
                 else:
                     records[change.key] = bytes(change.value)
 
+    def wait_for_change(self, known_position: int, timeout_s: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: self._closed or len(self._events) > known_position, max(timeout_s, 0.0)) \
+                and len(self._events) > known_position
+
     def close(self) -> None:
-        self._closed = True
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
 
     def _check_open(self) -> None:
         if self._closed:

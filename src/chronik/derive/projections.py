@@ -1,0 +1,435 @@
+"""Projections: a read model kept up to date from the ledger, with exactly-once application.
+
+    def count_orders(model, event):            # model: get/put/delete of JSON values by key
+        model.put(event.stream, model.get(event.stream, 0) + 1)
+
+    orders = Projection("order-counts", count_orders, filter=Filter(categories=["order"]))
+    runner = ProjectionRunner(ledger, orders)
+    runner.run_until_head()                    # or runner.run() to follow live; runner.stop()
+    runner.model.get("order:1")
+
+    class Totals(Projection):                  # or a class: override apply()
+        name, version = "totals", 1
+        def apply(self, model, event): ...
+
+Exactly once
+------------
+Events are applied in position order, in batches (at most `batch_events` events, and
+MAX_AUX_CHANGES records). A batch's read-model changes and the projection's checkpoint go to
+the store in ONE `aux_write`, which is atomic and durable on every store (memory, SQLite,
+JSONL's sidecar SQLite, PostgreSQL). A crash anywhere leaves the read model and its checkpoint
+consistent: after a restart the runner resumes after the checkpoint, so no event is applied
+twice or missed. Within a batch, `model.get` sees the batch's own uncommitted writes.
+
+A handler that raises has that event's changes discarded and is retried (delivery.py); past the
+retry budget the event is parked (parking.py) in the same write that moves the checkpoint past
+it. `replay_parked` applies parked events later, each with its parked record's removal in one
+write. Run one runner per projection at a time: two would both apply each event.
+
+Records
+-------
+`projection` / NAME: `{"position", "generation", "version", "updated", "stale"}`, the checkpoint.
+`model:NAME:GENERATION` / KEY: the read model, JSON values.
+`rebuild()` starts a new generation at position 0 in one write (readers see either the old model
+or the new, growing one), then deletes the old generation's records in bounded chunks.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from chronik.derive.checkpoints import check_name, now_text
+from chronik.derive.delivery import CircuitBreaker, RetryPolicy, Sleep, Stopped, deliver
+from chronik.derive.parking import (
+    ParkedEvent,
+    ReplayOutcome,
+    discard_parked,
+    list_parked,
+    park_changes,
+    replay_parked,
+)
+from chronik.errors import LimitExceeded, NotFound, ValidationError
+from chronik.model import Event, Filter
+from chronik.stores.base import MAX_AUX_CHANGES, MAX_AUX_RANGE, AuxChange, Store
+
+if TYPE_CHECKING:
+    from chronik.ledger import Ledger
+
+PROJECTION_KIND = "projection"
+MODEL_KIND_PREFIX = "model:"
+# Events applied per aux_write, at most.
+DEFAULT_BATCH_EVENTS = 500
+# Records per batch, leaving room for the checkpoint and parked records in the same write.
+MAX_BATCH_CHANGES = MAX_AUX_CHANGES - 16
+# Bytes of one read-model key.
+MAX_KEY_CHARS = 1_024
+WAIT_FOR_CHANGE_S = 0.2
+
+ApplyFn = Callable[["ModelTransaction", Event], Any]
+
+
+class Projection:
+    """What a projection is: a name, a version, a filter and `apply(model, event)`.
+
+    Pass `handler`, or subclass and override `apply`. Changing what apply does to existing
+    events means a new `version`, and a rebuild (runners refuse a model of another version)."""
+
+    name: str = ""
+    version: int = 1
+    filter: Filter | None = None
+    batch_events: int = DEFAULT_BATCH_EVENTS
+
+    def __init__(self, name: str | None = None, handler: ApplyFn | None = None, *,
+                 filter: Filter | None = None, version: int | None = None,
+                 batch_events: int | None = None) -> None:
+        self.name = check_name(name if name is not None else self.name, "projection.name")
+        self._handler = handler
+        if filter is not None:
+            self.filter = filter
+        if version is not None:
+            self.version = version
+        if batch_events is not None:
+            self.batch_events = batch_events
+        if not isinstance(self.version, int) or self.version < 1:
+            raise ValidationError("projection.version", f"{self.version!r} is not >= 1",
+                                  "pass version=1, and raise it when apply changes meaning")
+        if not isinstance(self.batch_events, int) or not 1 <= self.batch_events <= MAX_BATCH_CHANGES:
+            raise ValidationError("projection.batch_events", f"{self.batch_events!r} is out of range",
+                                  f"pass 1 to {MAX_BATCH_CHANGES}")
+        if handler is None and type(self).apply is Projection.apply:
+            raise ValidationError("projection.handler", "a projection needs a handler",
+                                  "pass Projection(name, handler) or override apply(model, event)")
+
+    def apply(self, model: ModelTransaction, event: Event) -> None:
+        assert self._handler is not None
+        self._handler(model, event)
+
+    def __repr__(self) -> str:
+        return f"<Projection {self.name} v{self.version}>"
+
+
+class ProjectionStatus(msgspec.Struct, frozen=True):
+    name: str
+    position: int
+    head: int
+    lag: int
+    generation: int
+    version: int
+    updated: str
+    parked: int
+
+
+class _Meta(msgspec.Struct, frozen=True):
+    position: int = 0
+    generation: int = 1
+    version: int = 1
+    updated: str = ""
+    stale: list[int] = msgspec.field(default_factory=list)
+
+
+def model_kind(name: str, generation: int) -> str:
+    return f"{MODEL_KIND_PREFIX}{name}:{generation}"
+
+
+def _load_meta(store: Store, name: str) -> _Meta | None:
+    raw = store.aux_get(PROJECTION_KIND, name)
+    return None if raw is None else msgspec.json.decode(raw, type=_Meta)
+
+
+def _meta_change(name: str, meta: _Meta) -> AuxChange:
+    return AuxChange(PROJECTION_KIND, name, msgspec.json.encode(meta))
+
+
+def _check_key(key: Any) -> str:
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS:
+        raise ValidationError("key", f"{key!r} is not a read-model key",
+                              f"use a non-empty string of at most {MAX_KEY_CHARS} characters")
+    return key
+
+
+class ReadModel:
+    """Read-only access to a projection's committed read model (its current generation)."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store = store
+        self.name = name
+
+    def _kind(self) -> str:
+        meta = _load_meta(self.store, self.name)
+        if meta is None:
+            raise NotFound(f"no projection named {self.name!r} has run on this ledger")
+        return model_kind(self.name, meta.generation)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        raw = self.store.aux_get(self._kind(), _check_key(key))
+        return default if raw is None else msgspec.json.decode(raw)
+
+    def items(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        """Every (key, value) whose key starts with `prefix`, in key order (paged)."""
+        kind, low = self._kind(), prefix
+        while True:
+            page = self.store.aux_range(kind, low, None, limit=MAX_AUX_RANGE)
+            for key, raw in page:
+                if not key.startswith(prefix):
+                    return
+                yield key, msgspec.json.decode(raw)
+            if len(page) < MAX_AUX_RANGE:
+                return
+            low = page[-1][0] + "\0"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.items())
+
+
+class ModelTransaction:
+    """What a projection's apply() gets: get/put/delete of JSON values by string key, seen
+    by later events of the batch at once and committed with the checkpoint."""
+
+    def __init__(self, store: Store, kind: str) -> None:
+        self._store = store
+        self._kind = kind
+        self._batch: dict[str, bytes | None] = {}
+        self._event: dict[str, bytes | None] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        key = _check_key(key)
+        if key in self._event:
+            raw = self._event[key]
+        elif key in self._batch:
+            raw = self._batch[key]
+        else:
+            raw = self._store.aux_get(self._kind, key)
+        return default if raw is None else msgspec.json.decode(raw)
+
+    def put(self, key: str, value: Any) -> None:
+        try:
+            self._event[_check_key(key)] = msgspec.json.encode(value)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise ValidationError(f"value of {key!r}", f"is not JSON: {exc}",
+                                  "store dicts, lists, strings, numbers, booleans or None") from None
+
+    def delete(self, key: str) -> None:
+        self._event[_check_key(key)] = None
+
+    # The runner's side.
+
+    def _begin_event(self) -> None:
+        self._event.clear()
+
+    def _end_event(self, ok: bool) -> None:
+        if ok:
+            self._batch.update(self._event)
+        self._event.clear()
+        if len(self._batch) > MAX_BATCH_CHANGES:
+            raise LimitExceeded("read model changes", "max_batch_changes", MAX_BATCH_CHANGES,
+                                len(self._batch), "lower batch_events, or change fewer keys per event")
+
+    def _pending(self) -> int:
+        return len(self._batch)
+
+    def _changes(self) -> list[AuxChange]:
+        return [AuxChange(self._kind, key, value) for key, value in self._batch.items()]
+
+    def _clear(self) -> None:
+        self._batch.clear()
+        self._event.clear()
+
+
+class ProjectionRunner:
+    """Applies a projection to a ledger (module doc): catch-up, live, rebuild, parked events."""
+
+    def __init__(self, ledger: Ledger, projection: Projection, *, retry: RetryPolicy | None = None,
+                 breaker: CircuitBreaker | None = None, sleep: Sleep | None = None,
+                 rng: random.Random | None = None, wait_for_change_s: float = WAIT_FOR_CHANGE_S) -> None:
+        if not isinstance(projection, Projection):
+            raise ValidationError("projection", f"must be a Projection, got {type(projection).__name__}",
+                                  "pass Projection(name, handler) or an instance of a subclass")
+        self.ledger = ledger
+        self.store: Store = ledger.store
+        self.projection = projection
+        self.name = projection.name
+        self._filter = ledger._read_filter(projection.filter)
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker()
+        self._stop = threading.Event()
+        self._sleep: Sleep = sleep or self._stop.wait
+        self._rng = rng
+        self._wait_for_change_s = wait_for_change_s
+        self.model = ReadModel(self.store, self.name)
+        self.applied = 0
+        self.parked_count = 0
+
+    # ------------------------------------------------------------ running
+
+    def run_until_head(self) -> ProjectionStatus:
+        """Apply every event up to the head as it is now; return the status."""
+        head = self.store.head().position
+        self._run(lambda position: position >= head)
+        return self.status()
+
+    def run_until(self, position: int, timeout_s: float | None = None) -> bool:
+        """Apply events (waiting for live ones) until the checkpoint reaches `position`."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        return self._run(lambda current: current >= position, deadline)
+
+    def run(self) -> None:
+        """Apply events, catch-up then live, until `stop()`."""
+        self._run(lambda _position: False)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self, done: Callable[[int], bool], deadline: float | None = None) -> bool:
+        meta = self._start()
+        while not done(meta.position):
+            if self._stop.is_set():
+                return False
+            head = self.store.head().position
+            if head <= meta.position:
+                wait_s = self._wait_for_change_s
+                if deadline is not None:
+                    wait_s = min(wait_s, deadline - time.monotonic())
+                    if wait_s <= 0:
+                        return False
+                self.store.wait_for_change(meta.position, wait_s)
+                continue
+            try:
+                meta = self._apply_up_to(meta, head)
+            except Stopped:
+                return False
+        return True
+
+    def _start(self) -> _Meta:
+        meta = _load_meta(self.store, self.name)
+        if meta is None:
+            meta = _Meta(version=self.projection.version, updated=now_text())
+            self.store.aux_write([_meta_change(self.name, meta)])
+        if meta.version != self.projection.version:
+            raise ValidationError("projection.version",
+                                  f"{self.name} read model was built by version {meta.version}, "
+                                  f"not {self.projection.version}",
+                                  f"rebuild it: chronik projections rebuild {self.name} --projection ...")
+        self._collect_stale(meta)
+        return meta
+
+    def _apply_up_to(self, meta: _Meta, head: int) -> _Meta:
+        """Apply the events in (meta.position, head] in batches, one aux_write per batch."""
+        txn = ModelTransaction(self.store, model_kind(self.name, meta.generation))
+        extra: list[AuxChange] = []
+        events_in_batch = 0
+        for event in self.store.read_all(meta.position, None, self._filter, head):
+            extra.extend(self._apply_one(txn, event))
+            events_in_batch += 1
+            if (events_in_batch >= self.projection.batch_events
+                    or txn._pending() + len(extra) >= MAX_BATCH_CHANGES):
+                meta = self._commit(meta, txn, extra, event.position)
+                extra, events_in_batch = [], 0
+            if self._stop.is_set():
+                break
+        else:
+            # The whole range is read: the checkpoint moves to the head even when the filter
+            # matched nothing in the last stretch.
+            return self._commit(meta, txn, extra, head)
+        if events_in_batch:
+            meta = self._commit(meta, txn, extra, event.position)
+        return meta
+
+    def _apply_one(self, txn: ModelTransaction, event: Event) -> list[AuxChange]:
+        def attempt(current: Event) -> None:
+            txn._begin_event()
+            try:
+                self.projection.apply(txn, current)
+            except BaseException:
+                txn._end_event(ok=False)
+                raise
+            txn._end_event(ok=True)
+
+        outcome = deliver(event, attempt, self.retry, self.breaker, self._sleep, self._rng,
+                          self._stop.is_set)
+        if outcome.ok:
+            self.applied += 1
+            return []
+        self.parked_count += 1
+        return park_changes(self.name, event, outcome.error or "", outcome.attempts)
+
+    def _commit(self, meta: _Meta, txn: ModelTransaction, extra: list[AuxChange], position: int) -> _Meta:
+        assert position >= meta.position, "a projection's checkpoint only moves forward"
+        new_meta = msgspec.structs.replace(meta, position=position, updated=now_text())
+        self.store.aux_write([*txn._changes(), *extra, _meta_change(self.name, new_meta)])
+        txn._clear()
+        return new_meta
+
+    # ------------------------------------------------------------ rebuild and status
+
+    def rebuild(self) -> ProjectionStatus:
+        """Start over from position 0 under a new generation, then run up to the head."""
+        self.reset()
+        return self.run_until_head()
+
+    def reset(self) -> None:
+        """Switch to an empty read model at position 0 (one write), drop the projection's
+        parked events, and delete the old generation's records."""
+        discard_parked(self.store, self.name)
+        meta = _load_meta(self.store, self.name)
+        if meta is None:
+            fresh = _Meta(version=self.projection.version, updated=now_text())
+        else:
+            fresh = _Meta(position=0, generation=meta.generation + 1, version=self.projection.version,
+                          updated=now_text(), stale=sorted({*meta.stale, meta.generation}))
+        self.store.aux_write([_meta_change(self.name, fresh)])
+        self._collect_stale(fresh)
+
+    def _collect_stale(self, meta: _Meta) -> None:
+        if not meta.stale:
+            return
+        for generation in meta.stale:
+            kind = model_kind(self.name, generation)
+            while page := self.store.aux_range(kind, limit=MAX_AUX_CHANGES):
+                self.store.aux_write([AuxChange(kind, key, None) for key, _ in page])
+        current = _load_meta(self.store, self.name)
+        assert current is not None
+        self.store.aux_write([_meta_change(self.name, msgspec.structs.replace(current, stale=[]))])
+
+    def status(self) -> ProjectionStatus:
+        return projection_status(self.ledger, self.name)
+
+    # ------------------------------------------------------------ parked events
+
+    def parked(self) -> list[ParkedEvent]:
+        return list_parked(self.store, self.name)
+
+    def replay_parked(self, positions: Sequence[int] | None = None) -> list[ReplayOutcome]:
+        """Apply parked events once each (fixed handler): the read-model changes and the
+        parked record's removal in one write; a failure keeps it parked."""
+        meta = self._start()
+
+        def commit(event: Event, changes: list[AuxChange]) -> None:
+            txn = ModelTransaction(self.store, model_kind(self.name, meta.generation))
+            txn._begin_event()
+            self.projection.apply(txn, event)
+            txn._end_event(ok=True)
+            self.store.aux_write([*txn._changes(), *changes])
+
+        return replay_parked(self.store, self.name, self.projection.apply, positions, commit)
+
+
+def projection_status(ledger: Ledger, name: str) -> ProjectionStatus:
+    check_name(name, "name")
+    meta = _load_meta(ledger.store, name)
+    if meta is None:
+        raise NotFound(f"no projection named {name!r} has run on this ledger; see "
+                       f"`chronik projections list`")
+    head = ledger.store.head().position
+    parked = len(ledger.store.aux_range(f"parked:{name}", limit=MAX_AUX_RANGE))
+    return ProjectionStatus(name, meta.position, head, max(head - meta.position, 0), meta.generation,
+                            meta.version, meta.updated, parked)
+
+
+def list_projections(ledger: Ledger) -> list[ProjectionStatus]:
+    return [projection_status(ledger, key) for key, _ in ledger.store.aux_range(PROJECTION_KIND)]
