@@ -1,0 +1,55 @@
+"""The file operations chronik's writers use, behind one object so tests can inject faults.
+
+Every writer that must be crash- and fault-safe (the JSON Lines store's appends, archive
+segments, exports) calls these instead of `os` directly and takes a `FileSystem` (default
+`REAL`). A test passes a subclass that fails the N-th write, fsync or rename with ENOSPC or
+EIO, once or persistently, and checks that nothing acknowledged is lost and nothing partial is
+visible. Errors are OSError here; callers turn them into StorageError naming the path.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class FileSystem:
+    """The real thing: thin wrappers over os, one method per operation a fault may hit."""
+
+    def open(self, path: str, flags: int, mode: int = 0o644) -> int:
+        return os.open(path, flags | os.O_CLOEXEC, mode)
+
+    def write(self, fd: int, data: bytes | memoryview) -> int:
+        return os.write(fd, data)
+
+    def write_all(self, fd: int, data: bytes) -> None:
+        """Write every byte (os.write may write fewer than asked)."""
+        view = memoryview(data)
+        while view:
+            written = self.write(fd, view)
+            view = view[written:]
+
+    def fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+    def ftruncate(self, fd: int, size: int) -> None:
+        os.ftruncate(fd, size)
+
+    def rename(self, source: str, target: str) -> None:
+        os.replace(source, target)
+
+    def unlink(self, path: str) -> None:
+        os.unlink(path)
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+    def fsync_directory(self, path: str) -> None:
+        """fsync the directory holding `path`'s entry, so a create or rename survives power loss."""
+        fd = os.open(os.path.dirname(os.path.abspath(path)) or ".", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            self.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+REAL = FileSystem()
