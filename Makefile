@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test bench bench-quick lint clean
+.PHONY: demo test bench bench-quick bench-postgres lint clean
 
 $(INSTALLED): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "chronik needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -28,6 +28,12 @@ bench: $(INSTALLED)
 
 bench-quick: $(INSTALLED)
 	$(BIN)/python benchmarks/bench_sqlite_vs_eventsourcing.py --quick
+
+# Needs a PostgreSQL server: CHRONIK_BENCH_PG_URL, else postgresql://postgres@127.0.0.1:5432/postgres.
+bench-postgres: $(INSTALLED)
+	$(BIN)/python benchmarks/bench_postgres_vs_eventsourcing.py
+	$(BIN)/python benchmarks/bench_postgres_writers.py
+	$(BIN)/python benchmarks/bench_postgres_writers.py --batch 100
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
