@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -16,7 +17,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chronik import codec
-from chronik.chain import NO_ANCHOR_NOTE, ChainChecker
 from chronik.errors import LimitExceeded, ValidationError
 from chronik.limits import DEFAULT_LIMITS, Limits
 from chronik.model import (
@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # the derive layer is imported only when used (docs/adr/0008)
     from chronik.derive.reducer import Reducer
     from chronik.derive.replay import ReplayResult
     from chronik.derive.snapshots import Snapshot
+    from chronik.integrity.anchors import Anchor
+    from chronik.integrity.keys import Keyring
 
 Clock = Callable[[], datetime]
 
@@ -57,10 +59,15 @@ def _system_clock() -> datetime:
 
 
 class Ledger:
-    def __init__(self, store: Store, *, clock: Clock | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, store: Store, *, clock: Clock | None = None, limits: Limits = DEFAULT_LIMITS,
+                 keyring: Keyring | None = None) -> None:
         self.store = store
         self.limits = limits
         self._clock = clock or _system_clock
+        # With a keyring that has an active key, the store signs every appended event
+        # (sig = kid:HMAC-SHA256(key, hash); docs/adr/0009) and verify checks signatures.
+        self.keyring = keyring
+        store.signer = keyring.sign if keyring is not None and keyring.can_sign else None
 
     @property
     def url(self) -> str:
@@ -239,11 +246,19 @@ class Ledger:
         head = self.store.head()
         return {"url": self.url, **stats, "head_position": head.position, "head_hash": head.hash}
 
-    def verify(self) -> VerifyReport:
-        """Walk the whole chain: positions, prev links, hashes and stream versions."""
-        head = self.store.head()
-        checker = ChainChecker().check_all(self.store.read_all(0, None, NO_FILTER, head.position))
-        return checker.report(head=head, notes=[NO_ANCHOR_NOTE])
+    def verify(self, *, keyring: Keyring | None = None, anchor: Anchor | None = None,
+               from_position: int | None = None, to_position: int | None = None,
+               require_signatures: bool = False) -> VerifyReport:
+        """Walk the chain: positions, prev links, hashes and stream versions; signatures with a
+        keyring (the ledger's own by default); with an anchor, also tail truncation and rollback.
+        `from_position`/`to_position` limit the walk to a range. The full report, with what was
+        checked, is chronik.integrity.verify.verify_ledger's."""
+        # The integrity service sits above the ledger: imported when used (docs/adr/0008).
+        from chronik.integrity.verify import verify_ledger
+
+        return verify_ledger(self, keyring=keyring, anchor=anchor, from_position=from_position,
+                             to_position=to_position, require_signatures=require_signatures
+                             ).to_verify_report()
 
     # ------------------------------------------------------------ deriving state
     # The service layer (chronik.derive) sits above the ledger; these delegate to it with a
@@ -251,7 +266,7 @@ class Ledger:
 
     def replay(self, stream: str, reducer: Reducer, to_version: int | None = None,
                to_position: int | None = None, at: datetime | str | None = None,
-               include_snapshots: bool = True) -> ReplayResult:
+               include_snapshots: bool = True, include_archive: bool = False) -> ReplayResult:
         """Fold `stream` through `reducer`: the newest state, or the state at a version, at a
         position, or `at` a time (every event recorded at or before it, in version order).
         Starts from the newest usable snapshot and saves one per the reducer's policy unless
@@ -259,7 +274,7 @@ class Ledger:
         from chronik.derive.replay import replay
 
         return replay(self, stream, reducer, to_version=to_version, to_position=to_position, at=at,
-                      include_snapshots=include_snapshots)
+                      include_snapshots=include_snapshots, include_archive=include_archive)
 
     def diff(self, stream: str, reducer: Reducer, a: Any, b: Any) -> Diff:
         """What changed in `stream`'s state from point `a` to point `b` (a version, None for the
@@ -364,6 +379,14 @@ def _decode_cursor(cursor: Any, read_filter: ReadFilter) -> int:
     return after
 
 
-def open_ledger(url: str | None = None, *, clock: Clock | None = None, limits: Limits = DEFAULT_LIMITS) -> Ledger:
-    """Open the ledger at `url` (else $CHRONIK_URL, else sqlite:///~/.chronik/ledger.db)."""
-    return Ledger(open_store(resolve_url(url)), clock=clock, limits=limits)
+def open_ledger(url: str | None = None, *, clock: Clock | None = None, limits: Limits = DEFAULT_LIMITS,
+                keyring: Keyring | None = None) -> Ledger:
+    """Open the ledger at `url` (else $CHRONIK_URL, else sqlite:///~/.chronik/ledger.db).
+
+    `keyring` signs appends and checks signatures; without one, the keyring of $CHRONIK_KEYS or
+    $CHRONIK_KEYS_FILE is used when either is set (chronik.integrity.keys)."""
+    if keyring is None and (os.environ.get("CHRONIK_KEYS") or os.environ.get("CHRONIK_KEYS_FILE")):
+        from chronik.integrity.keys import keyring_from_environment
+
+        keyring = keyring_from_environment()
+    return Ledger(open_store(resolve_url(url)), clock=clock, limits=limits, keyring=keyring)

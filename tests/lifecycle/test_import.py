@@ -79,7 +79,7 @@ def _tampered(source: chronik.Ledger, how: str) -> bytes:
     return b"".join(lines)
 
 
-@pytest.mark.parametrize(("how", "position"), [("edit", 6), ("delete", 7), ("swap", 6), ("duplicate", 6)])
+@pytest.mark.parametrize(("how", "position"), [("edit", 6), ("delete", 6), ("swap", 6), ("duplicate", 7)])
 def test_a_broken_chain_is_refused_naming_the_first_bad_position(how, position, source, open_ledger):
     destination = open_ledger("memory:")
     with pytest.raises(IntegrityError, match=rf"broken at position {position}\b.*nothing was imported"):

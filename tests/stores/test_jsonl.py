@@ -451,3 +451,24 @@ def test_threads_share_one_store(tmp_path):
         assert report.ok and report.checked == 200
     finally:
         ledger.close()
+
+
+def test_a_changed_last_record_is_refused_not_repaired_away(tmp_path):
+    # Found by the tamper test: a byte flipped in the last (acknowledged, newline-terminated)
+    # record made it unparseable, and opening the store cut it off as a torn tail.
+    import chronik
+    from chronik import NewEvent
+    from chronik.errors import IntegrityError
+
+    path = tmp_path / "ledger.jsonl"
+    url = "jsonl:///" + str(path).lstrip("/")
+    with chronik.open_ledger(url) as ledger:
+        for n in range(3):
+            ledger.append("order:1", [NewEvent("created", {"n": n})])
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[-1] = lines[-1].replace(b'"stream":', b'"stream";', 1)
+    path.write_bytes(b"".join(lines))
+    before = path.read_bytes()
+    with pytest.raises(IntegrityError, match="line 3"):
+        chronik.open_ledger(url)
+    assert path.read_bytes() == before

@@ -32,18 +32,19 @@ TAMPERED_PAYMENT_DATA = '{"amount_cents":1,"method":"card"}'
 # ledger-wide positions differ from each stream's versions.
 SCENARIO: list[tuple[str, Expectation, list[NewEvent]]] = [
     ("order:1001", Expect.NO_STREAM, [NewEvent("order_created", {"customer": "c-2291", "currency": "EUR"})]),
-    ("extension:node", Expect.NO_STREAM, [NewEvent("install_started", {"version": "22.3.0"})]),
+    ("extension:node", Expect.NO_STREAM, [NewEvent("install_started", {"extension_name": "node", "version": "22.3.0", "source": "mise", "install_method": "mise"})]),
     ("instance:odin-PS-8f4a2b", Expect.NO_STREAM,
      [NewEvent("session_started", {"agent": "odin", "task": "PS-8f4a2b"}, meta={"via": "mcp"})]),
     ("order:1001", 1, [NewEvent("item_added", {"sku": "KB-87", "qty": 1, "price_cents": 8900}),
                        NewEvent("item_added", {"sku": "USB-C-2M", "qty": 2, "price_cents": 1450})]),
-    ("extension:python", Expect.NO_STREAM, [NewEvent("install_started", {"version": "3.12.4"})]),
-    ("extension:node", 1, [NewEvent("install_succeeded", {"version": "22.3.0", "seconds": 12.4})]),
+    ("extension:python", Expect.NO_STREAM, [NewEvent("install_started", {"extension_name": "python", "version": "3.12.4", "source": "mise", "install_method": "mise"})]),
+    ("extension:node", 1, [NewEvent("install_completed", {"extension_name": "node", "version": "22.3.0", "duration_secs": 12, "components_installed": ["node", "npm"]})]),
     ("instance:odin-PS-8f4a2b", 1, [NewEvent("epic_started", {"epic": "checkout-v2"}),
                                     NewEvent("test_failed", {"test": "test_refund_rounding",
                                                              "error": "AssertionError: 11.79 != 11.8"})]),
-    ("extension:python", 1, [NewEvent("install_failed", {"version": "3.12.4", "exit_code": 1,
-                                                         "error": "checksum mismatch for Python-3.12.4.tgz"})]),
+    ("extension:python", 1, [NewEvent("install_failed", {"extension_name": "python", "version": "3.12.4",
+                                                         "error_message": "checksum mismatch for Python-3.12.4.tgz",
+                                                         "retry_count": 0, "duration_secs": 3})]),
     ("order:1001", 3, [PAYMENT]),
     ("instance:odin-PS-8f4a2b", 3, [NewEvent("test_passed", {"test": "test_refund_rounding"}),
                                     NewEvent("session_ended", {"summary": "refund rounding fixed"})]),
@@ -71,6 +72,7 @@ def demo() -> None:
         show_streams(ledger)
         show_verify(ledger)
         show_tampering(ledger, payment.first_position)
+        show_extensions(ledger)
         show_next_steps(url)
 
 
@@ -191,6 +193,25 @@ def tamper_copy(source_path: str, copy_path: str, position: int, data_json: str)
     copy.close()
 
 
+def show_extensions(ledger: Ledger) -> None:
+    """The extensions pack (chronik.domains.extensions): real commands run and recorded."""
+    import sys
+
+    from chronik.domains.extensions import service
+    from chronik.domains.extensions.cli import aligned, one_line
+
+    step("9. Extensions: run an install, record how it went",
+         "chronik ext install ripgrep --version 14.1.0 -- COMMAND ARGS...")
+    backend = service.StoreBackend(ledger)
+    service.run_operation(backend, "install", "ripgrep", [sys.executable, "-c", "print('installed')"], "14.1.0")
+    service.run_operation(backend, "install", "kubectl", [sys.executable, "-c",
+                          "import sys; sys.exit('download failed: HTTP 404')"], "1.35.0")
+    print_text("$ chronik ext status", style="dim")
+    aligned(("NAME", "STATE", "VERSION", "ERROR"),
+            [(r["name"], r["state"], r["version"], one_line(r["error"], 40))
+             for r in service.visible(backend.statuses(), show_all=False)])
+
+
 def show_next_steps(url: str) -> None:
     step("Explore it yourself")
     for command in next_commands(url):
@@ -201,7 +222,8 @@ def next_commands(url: str) -> Sequence[str]:
     ledger = f"--ledger {url} " if url != DEMO_FILE else f"--ledger {DEMO_FILE} "
     return (f"chronik {ledger}log --grep refund",
             f"chronik {ledger}read instance:odin-PS-8f4a2b --json",
-            f"chronik {ledger}stats")
+            f"chronik {ledger}stats",
+            f"chronik {ledger}ext status kubectl")
 
 
 def demo_width() -> int:

@@ -65,9 +65,11 @@ def _json_value(value: Any) -> str:
                    "date, or an age such as 2h), folded in version order.")
 @click.option("--no-snapshots", is_flag=True,
               help="Fold from the first event: neither use nor save snapshots.")
+@click.option("--include-archive", is_flag=True,
+              help="Fold the stream's archived events (chronik retention) before the live ones.")
 @json_option
 def replay(stream: str, reducer_spec: str, to_version: int | None, to_position: int | None,
-           at: str | None, no_snapshots: bool, json_output: bool) -> None:
+           at: str | None, no_snapshots: bool, include_archive: bool, json_output: bool) -> None:
     """Print the state of STREAM: now, or at --to-version, --to-position or --at (one of them)."""
     given = [name for name, value in (("--to-version", to_version), ("--to-position", to_position),
                                       ("--at", at)) if value is not None]
@@ -78,7 +80,8 @@ def replay(stream: str, reducer_spec: str, to_version: int | None, to_position: 
     with cli_state().open_ledger() as ledger:
         try:
             result = ledger.replay(stream, reducer, to_version=to_version, to_position=to_position,
-                                   at=at, include_snapshots=not no_snapshots)
+                                   at=at, include_snapshots=not no_snapshots,
+                                   include_archive=include_archive)
         except ValidationError as error:
             raise rename_field(error, OPTION_NAMES) from None
     _show_warnings(result.warnings)

@@ -7,23 +7,43 @@ console script and click's test runner behave the same.
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 import chronik
 from chronik.cli import exits
-from chronik.cli.append import append
-from chronik.cli.db import db
-from chronik.cli.demo import demo
-from chronik.cli.derive import diff, replay, snapshot
-from chronik.cli.log import log
 from chronik.cli.output import json_text, write_error_line
-from chronik.cli.overview import head, stats, streams
-from chronik.cli.read import read
 from chronik.cli.state import CliState
-from chronik.cli.subscriptions import parked, projections, tail
-from chronik.cli.transfer import copy, export, import_
-from chronik.cli.verify import verify
+from chronik.domains import LazyGroup
 from chronik.errors import ChronikError
+
+# Every command, by name: its module is imported only when that command runs (or for --help),
+# so `chronik ext status` does not pay for replay, retention or PostgreSQL code (DESIGN 4).
+COMMANDS = {
+    "append": "chronik.cli.append:append",
+    "read": "chronik.cli.read:read",
+    "log": "chronik.cli.log:log",
+    "streams": "chronik.cli.overview:streams",
+    "head": "chronik.cli.overview:head",
+    "verify": "chronik.cli.verify:verify",
+    "stats": "chronik.cli.overview:stats",
+    "demo": "chronik.cli.demo:demo",
+    "export": "chronik.cli.transfer:export",
+    "import": "chronik.cli.transfer:import_",
+    "copy": "chronik.cli.transfer:copy",
+    "db": "chronik.cli.db:db",
+    "replay": "chronik.cli.derive:replay",
+    "diff": "chronik.cli.derive:diff",
+    "snapshot": "chronik.cli.derive:snapshot",
+    "tail": "chronik.cli.subscriptions:tail",
+    "parked": "chronik.cli.subscriptions:parked",
+    "projections": "chronik.cli.subscriptions:projections",
+    "keys": "chronik.cli.integrity:keys",
+    "anchor": "chronik.cli.integrity:anchor",
+    "retention": "chronik.cli.retention:retention",
+    "archive": "chronik.cli.retention:archive",
+}
 
 EXIT_CODES_HELP = """\b
 Exit codes: 0 ok, 1 error, 2 usage or invalid input, 3 verification
@@ -31,7 +51,20 @@ failed, 4 concurrency conflict (the stream was not at --expect)."""
 
 
 class ChronikGroup(click.Group):
-    """A click group that turns chronik's errors into one line (or JSON) and an exit code."""
+    """A click group that turns chronik's errors into one line (or JSON) and an exit code, and
+    imports each command's module only when the command is looked up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.commands:
+            return self.commands[name]
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        return getattr(importlib.import_module(module), attribute)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # Seen before any parsing, so even a usage error in a later option is reported as JSON.
@@ -68,12 +101,9 @@ def cli(ctx: click.Context, ledger_url: str | None) -> None:
     ctx.ensure_object(CliState).ledger_url = ledger_url
 
 
-for command in (append, read, log, streams, head, verify, stats, demo, export, import_, copy, db):
-    cli.add_command(command)
-for command in (replay, diff, snapshot):  # derived state: chronik.cli.derive
-    cli.add_command(command)
-for command in (tail, parked, projections):
-    cli.add_command(command)
+# Domain packs, imported only when used (DESIGN section 4): chronik.domains.
+cli.add_command(LazyGroup("ext", "chronik.domains.extensions.cli:ext",
+                          "Extensions: what is installed, what failed, why and when (also Sindri ledgers)."))
 
 
 def main() -> None:

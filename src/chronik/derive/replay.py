@@ -284,7 +284,8 @@ def collect_warnings(into: list[str]) -> Callable[[str], None]:
 
 
 def replay(ledger: Ledger, stream: str, reducer: Reducer, to_version: int | None = None,
-           to_position: int | None = None, at: Any = None, include_snapshots: bool = True) -> ReplayResult:
+           to_position: int | None = None, at: Any = None, include_snapshots: bool = True,
+           include_archive: bool = False) -> ReplayResult:
     """The state of `stream` at a point (module docstring), using and saving snapshots unless
     `include_snapshots` is False. At most one of to_version, to_position and at."""
     check_stream(ledger, stream)
@@ -294,7 +295,15 @@ def replay(ledger: Ledger, stream: str, reducer: Reducer, to_version: int | None
         raise ValidationError("include_snapshots", "must be True or False")
     warnings: list[str] = []
     warn = collect_warnings(warnings)
-    fold, events = start_from(ledger, stream, reducer, target, include_snapshots, warn)
+    if include_archive:  # the archived past first (chronik.lifecycle.archive), no snapshots
+        from chronik.lifecycle.archive import with_archive
+
+        include_snapshots = False
+        live = ledger.read_stream(stream, start=1, end=target.max_version)
+        fold, events = Fold(reducer.initial()), (e for e in with_archive(ledger, live, stream)
+                                                 if target.max_version is None or e.version <= target.max_version)
+    else:
+        fold, events = start_from(ledger, stream, reducer, target, include_snapshots, warn)
     fold = fold_events(fold, events, reducer, target)
     saved = None
     every = reducer.snapshot_every

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import BinaryIO
 
 import msgspec
 
-from chronik.errors import ValidationError
+from chronik.errors import StorageError, ValidationError
+from chronik.fileio import REAL, FileSystem
 from chronik.ledger import Ledger
 from chronik.lifecycle.records import FIELDS, export_line, record_of
 from chronik.model import Event, Filter
@@ -58,6 +61,60 @@ def export_events(ledger: Ledger, out: BinaryIO, format: str = "jsonl", after: i
     if progress is not None:
         progress(count, count)
     return count
+
+
+def export_to_path(ledger: Ledger, path: str | Path, format: str = "jsonl", after: int = 0,
+                   filter: Filter | None = None, progress: Progress | None = None,
+                   files: FileSystem = REAL) -> int:
+    """`export_events` into the file `path`, all or nothing: written to `<path>.tmp` through
+    `files` (chronik.fileio), fsynced, renamed into place and the directory fsynced. On any
+    failure the temporary file is removed, `path` is untouched and StorageError names it."""
+    target = str(path)
+    temporary = target + ".tmp"
+    try:
+        fd = files.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except OSError as exc:
+        raise StorageError(f"cannot create {temporary}: {os.strerror(exc.errno or 0)}") from exc
+    sink = _FileSink(fd, files)
+    try:
+        try:
+            count = export_events(ledger, sink, format, after, filter, progress)  # type: ignore[arg-type]
+            files.fsync(fd)
+        finally:
+            files.close(fd)
+        files.rename(temporary, target)
+    except OSError as exc:
+        try:
+            files.unlink(temporary)
+        except OSError:
+            pass  # it is gone already
+        raise StorageError(f"export to {target} failed, nothing was written there: "
+                           f"{os.strerror(exc.errno) if exc.errno else exc}") from exc
+    except BaseException:
+        try:
+            files.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    try:
+        files.fsync_directory(target)
+    except OSError as exc:
+        raise StorageError(f"cannot fsync the directory of {target}: {os.strerror(exc.errno or 0)}") from exc
+    return count
+
+
+class _FileSink:
+    """The `out` of export_events over a descriptor of `files`."""
+
+    def __init__(self, fd: int, files: FileSystem) -> None:
+        self.fd, self.files = fd, files
+
+    def write(self, data: bytes) -> int:
+        self.files.write_all(self.fd, data)
+        return len(data)
+
+    def flush(self) -> None:
+        return None
 
 
 class _JsonLines:

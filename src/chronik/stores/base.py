@@ -19,7 +19,14 @@ from typing import Any
 import msgspec
 
 from chronik import codec
-from chronik.errors import ConcurrencyError, DuplicateIdError, IntegrityError, LimitExceeded, ValidationError
+from chronik.errors import (
+    ConcurrencyError,
+    DuplicateIdError,
+    IntegrityError,
+    LimitExceeded,
+    StorageError,
+    ValidationError,
+)
 from chronik.model import AppendResult, Event, Expect, Expectation, Head, StreamInfo
 
 # Rows fetched per round trip by stores that page their reads.
@@ -98,6 +105,10 @@ class Store(abc.ABC):
     """One backend. Methods are safe to call from several threads."""
 
     url: str
+    # signer(hash) -> sig, or None: set by the Ledger from its keyring. A store that has one
+    # signs every event it appends, under its write lock, right after linking its hash
+    # (chronik.integrity.signing; docs/adr/0009).
+    signer: Callable[[str], str] | None = None
 
     @abc.abstractmethod
     def append(self, batches: Sequence[StreamBatch]) -> dict[str, AppendResult]:
@@ -154,6 +165,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def aux_write(self, changes: Sequence[AuxChange]) -> None:
         """Apply every change atomically and durably (all or none)."""
+
+    def remove_events(self, positions: Sequence[int]) -> int:
+        """Remove the events at `positions`, which retention has already archived and fsynced
+        (chronik.lifecycle.retention), atomically and durably; returns how many were removed.
+
+        Positions that are not live (already removed) are ignored, so an interrupted removal can
+        simply be run again. Positions are never reused: later events keep theirs, the head's
+        position and hash stay, and each stream's version continues past its removed events.
+        Rules (ValidationError, nothing removed): the head event is never removed, and of each
+        stream only a prefix of its live events (so live versions stay contiguous)."""
+        raise StorageError(f"{type(self).__name__} cannot remove archived events")
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -223,12 +245,14 @@ def replayed_result(batch: StreamBatch, recorded: list[Event | None]) -> AppendR
 
 
 class Link(msgspec.Struct, frozen=True, array_like=True):
-    """Where a pending event lands: its position, version, the hash before it and its own."""
+    """Where a pending event lands: its position, version, the hash before it and its own, and
+    its signature when the store has a signer."""
 
     position: int
     version: int
     prev: str
     hash: str
+    sig: str | None = None
 
 
 def reject_partial_replay(replayed: dict[str, AppendResult], fresh: Sequence[StreamBatch]) -> None:
@@ -241,16 +265,29 @@ def reject_partial_replay(replayed: dict[str, AppendResult], fresh: Sequence[Str
 
 
 def link_batch(stream: str, events: Sequence[PendingEvent], first_position: int,
-               first_version: int, prev_hash: str) -> list[Link]:
-    """Assign positions, versions and chain hashes to one stream's pending events."""
+               first_version: int, prev_hash: str,
+               signer: Callable[[str], str] | None = None) -> list[Link]:
+    """Assign positions, versions and chain hashes (and signatures, with a signer) to one
+    stream's pending events."""
     links: list[Link] = []
     position, version, prev = first_position, first_version, prev_hash
     for pending in events:
         digest = codec.event_hash(position, stream, version, pending.type, pending.id,
                                   pending.time, pending.data, pending.meta, prev)
-        links.append(Link(position, version, prev, digest))
+        links.append(Link(position, version, prev, digest, None if signer is None else signer(digest)))
         position, version, prev = position + 1, version + 1, digest
     return links
+
+
+def check_removal_rows(head_position: int, older_kept: int, doomed: Sequence[int]) -> None:
+    """The rules of `Store.remove_events` for the SQL stores, from what they counted."""
+    if head_position and head_position in doomed:
+        raise ValidationError("positions", f"position {head_position} is the head, which retention "
+                              "never removes", "leave the newest event in place")
+    if older_kept:
+        raise ValidationError("positions", f"{older_kept} live events are older than removed events "
+                              "of their streams; only a prefix of each stream may be removed",
+                              "remove a prefix of each stream")
 
 
 def check_import(events: Sequence[Event], head: Head, current_version: Callable[[str], int],

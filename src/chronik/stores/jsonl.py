@@ -74,7 +74,7 @@ import os
 import threading
 import time
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -82,7 +82,8 @@ from typing import Any
 import msgspec
 
 from chronik import codec
-from chronik.errors import IntegrityError, StorageError
+from chronik.errors import IntegrityError, StorageError, ValidationError
+from chronik.fileio import REAL, FileSystem
 from chronik.model import AppendResult, Event, Head, StreamInfo
 from chronik.stores.aux_sqlite import AuxDatabase
 from chronik.stores.base import (
@@ -127,6 +128,8 @@ class Record(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
     hash: str
     sig: str | None = None
     more: int = 0
+    # Positions archived (removed by retention) just before this line; 0, and omitted, otherwise.
+    skip: int = 0
 
 
 _encode_record = msgspec.json.Encoder().encode
@@ -137,27 +140,36 @@ _decode_event_lines = msgspec.json.Decoder(Event).decode_lines
 
 
 class _StreamState:
-    __slots__ = ("positions", "version", "last_type", "last_time")
+    __slots__ = ("positions", "version", "last_type", "last_time", "last_position")
 
     def __init__(self) -> None:
-        self.positions = array("q")
+        self.positions = array("q")  # live positions: versions first_version..version
         self.version = 0
         self.last_type = ""
         self.last_time = ""
+        self.last_position = 0
+
+    @property
+    def first_version(self) -> int:
+        """The version of the first live event (earlier ones were archived by retention)."""
+        return self.version - len(self.positions) + 1
 
 
 class _Index:
     """What the store knows about one data file: where each line ends, and per-stream facts.
 
-    `line_ends[p]` is the byte offset just past the line of position p; `line_ends[0]` is 0, so
-    the line of position p is bytes [line_ends[p - 1], line_ends[p]). The file's positions run
-    1..count with no gap; `end` is always the end of a complete commit.
+    `line_ends[n]` is the byte offset just past line n (1-based) and `line_positions[n]` the
+    position on it; `line_ends[0]` and `line_positions[0]` are 0, so line n is bytes
+    [line_ends[n - 1], line_ends[n]). Positions increase line by line; they run 1..count with no
+    gap unless retention archived some (a line after archived positions carries `skip`). `end`
+    is always the end of a complete commit.
     """
 
     def __init__(self, fd: int, identity: tuple[int, int]) -> None:
         self.fd = fd
         self.identity = identity
         self.line_ends = array("q", [0])
+        self.line_positions = array("q", [0])
         self.streams: dict[str, _StreamState] = {}
         self.ids: dict[str, int] = {}
         self.types: dict[str, int] = {}
@@ -173,17 +185,56 @@ class _Index:
     def end(self) -> int:
         return self.line_ends[-1]
 
+    @property
+    def head_position(self) -> int:
+        """The last position (never archived, so always the last line's)."""
+        return self.line_positions[-1]
+
+    @property
+    def gapless(self) -> bool:
+        return self.line_positions[-1] == len(self.line_positions) - 1
+
+    def line_of(self, position: int) -> int:
+        """The line number holding `position` (which must be live)."""
+        positions = self.line_positions
+        if position < len(positions) and positions[position] == position:
+            return position
+        line = bisect.bisect_left(positions, position)
+        assert line < len(positions) and positions[line] == position, "position must be live"
+        return line
+
+    def live_positions(self, after: int, stop: int) -> Iterator[int]:
+        """The live positions in (after, stop], ascending."""
+        if self.gapless:
+            return iter(range(max(after, 0) + 1, min(stop, self.head_position) + 1))
+        positions = self.line_positions
+        first = bisect.bisect_right(positions, max(after, 0))
+        last = bisect.bisect_right(positions, stop)
+        return iter(positions[first:last])
+
+    def seed_stream(self, stream: str, version: int, position: int, type_: str, time_: str) -> None:
+        """A stream whose every event was archived: its version continues from here."""
+        state = self.streams.setdefault(stream, _StreamState())
+        if version > state.version:
+            state.positions = array("q")
+            state.version, state.last_position = version, position
+            state.last_type, state.last_time = type_, time_
+
     def add(self, record: Record, line_end: int) -> None:
         line_ends = self.line_ends
         position = record.position
-        assert position == len(line_ends), "positions must stay contiguous"
+        assert position > self.line_positions[-1], "positions must increase"
         assert line_end > line_ends[-1], "lines must move forward through the file"
         line_ends.append(line_end)
+        self.line_positions.append(position)
         state = self.streams.get(record.stream)
         if state is None:
             state = self.streams[record.stream] = _StreamState()
+        if record.version <= state.version:
+            state.positions = array("q")  # a stale seed (a crash before the rewrite): start over
         state.positions.append(position)
         state.version, state.last_type, state.last_time = record.version, record.type, record.time
+        state.last_position = position
         self.ids.setdefault(record.id, position)
         self.types[record.type] = self.types.get(record.type, 0) + 1
         self.head_hash = record.hash
@@ -209,13 +260,25 @@ class _Tail:
         return self.size - self.boundary
 
 
+# Auxiliary records (in the sidecar) of streams whose every event was archived by retention:
+# their version, last position, type and time, so appends continue the stream's versions.
+STREAM_FLOOR_KIND = "chronik.jsonl.stream_floor"
+
+
 class JsonlStore(Store):
-    def __init__(self, url: str, path: str, durability: str = "full") -> None:
+    def __init__(self, url: str, path: str, durability: str = "full", files: FileSystem = REAL) -> None:
         if durability not in DURABILITIES:
             raise StorageError(f"durability={durability!r} is not one of {list(DURABILITIES)}")
         self.url = url
         self.path = path
         self.durability = durability
+        # Every write, fsync, truncate and rename of the data file goes through `files`, so
+        # tests can inject faults (chronik.fileio).
+        self.files = files
+        # After a failed fsync the kernel may have dropped the dirty pages and cleared the
+        # error ("fsyncgate"): nothing written since the last good fsync can be trusted, so the
+        # store refuses writes until it is reopened and rescans the file.
+        self._write_failure: str | None = None
         self.repairs: list[str] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -264,7 +327,11 @@ class JsonlStore(Store):
         except OSError as exc:
             os.close(fd)
             raise _storage_error(exc, f"cannot stat {self.path}") from exc
-        return _Index(fd, (stat.st_dev, stat.st_ino))
+        index = _Index(fd, (stat.st_dev, stat.st_ino))
+        for stream, value in self._aux.key_range(STREAM_FLOOR_KIND, "", None, False, -1):
+            floor = msgspec.json.decode(value)
+            index.seed_stream(stream, floor["version"], floor["position"], floor["type"], floor["time"])
+        return index
 
     def _current_index(self, writer: bool) -> _Index:
         """The index, brought up to date with the file. Called with `self._lock` held (and,
@@ -299,17 +366,19 @@ class JsonlStore(Store):
         """Under the file lock no write is in flight, so an incomplete tail is left by a writer
         that died: keep a whole unterminated commit, cut everything else off."""
         if tail.unterminated_commit:
-            _write_all(index.fd, b"\n", self.path)
-            _fsync(index.fd, self.path)
+            self._check_writable()
+            _write_all(index.fd, b"\n", self.path, self.files)
+            self._fsync(index.fd)
             for record, line_end in tail.unterminated_commit:
                 index.add(record, line_end)
             self._report(f"{self.path}: added the missing newline at the end of line {index.count}")
         elif tail.dropped_bytes > 0:
+            self._check_writable()
             try:
-                os.ftruncate(index.fd, tail.boundary)
+                self.files.ftruncate(index.fd, tail.boundary)
             except OSError as exc:
                 raise _storage_error(exc, f"cannot repair the torn tail of {self.path}") from exc
-            _fsync(index.fd, self.path)
+            self._fsync(index.fd)
             self._report(f"{self.path}: truncated {tail.dropped_bytes} bytes of an incomplete record "
                          f"or commit after line {tail.last_line}")
 
@@ -319,9 +388,22 @@ class JsonlStore(Store):
 
     # ------------------------------------------------------------ writing
 
+    def _check_writable(self) -> None:
+        if self._write_failure is not None:
+            raise StorageError(f"{self.path}: {self._write_failure}; the store refuses further "
+                               f"writes until it is reopened (what reached the disk is unknown)")
+
+    def _fsync(self, fd: int) -> None:
+        try:
+            self.files.fsync(fd)
+        except OSError as exc:
+            self._write_failure = f"fsync failed ({os.strerror(exc.errno) if exc.errno else exc})"
+            raise _storage_error(exc, f"cannot fsync {self.path}") from exc
+
     def append(self, batches: Sequence[StreamBatch]) -> dict[str, AppendResult]:
         with self._lock:
             self._check_open()
+            self._check_writable()
             with self._file_lock():
                 index = self._sync_locked()
                 results, fresh = self._plan(index, batches)
@@ -355,7 +437,7 @@ class JsonlStore(Store):
         return replayed_result(batch, recorded)
 
     def _commit(self, index: _Index, fresh: list[StreamBatch]) -> dict[str, AppendResult]:
-        records, results = _link(index, fresh)
+        records, results = _link(index, fresh, self.signer)
         self._write_commit(index, records)
         return results
 
@@ -367,9 +449,9 @@ class JsonlStore(Store):
         start = index.end
         payload = b"".join(lines)
         try:
-            _write_all(index.fd, payload, self.path)
+            _write_all(index.fd, payload, self.path, self.files)
             if self.durability == "full":
-                _fsync(index.fd, self.path)
+                self._fsync(index.fd)
             size = os.fstat(index.fd).st_size
         except (StorageError, OSError) as exc:
             self._undo_write(index.fd, start)
@@ -387,6 +469,7 @@ class JsonlStore(Store):
             return
         with self._lock:
             self._check_open()
+            self._check_writable()
             with self._file_lock():
                 index = self._sync_locked()
 
@@ -394,7 +477,7 @@ class JsonlStore(Store):
                     state = index.streams.get(stream)
                     return state.version if state else 0
 
-                check_import(events, Head(index.count, index.head_hash), current_version,
+                check_import(events, Head(index.head_position, index.head_hash), current_version,
                              index.ids.__contains__)
                 total = len(events)
                 encode = codec.encode_json
@@ -406,10 +489,97 @@ class JsonlStore(Store):
     def _undo_write(self, fd: int, start: int) -> None:
         # We hold the file lock, so bytes past `start` are ours and unacknowledged.
         try:
-            os.ftruncate(fd, start)
-            os.fsync(fd)
+            self.files.ftruncate(fd, start)
+            self.files.fsync(fd)
         except OSError as exc:
             log.error("chronik: could not undo a failed append to %s: %s", self.path, exc)
+
+    # ------------------------------------------------------------ removing archived events
+
+    def remove_events(self, positions: Sequence[int]) -> int:
+        """Rewrite the file without `positions` (already archived): a new file written beside it,
+        fsynced, renamed over it and the directory fsynced, all under the write lock, so other
+        processes wait and then reload it (the inode changes). Positions are kept; the line after
+        removed positions carries `skip`. Streams left without live events keep their version in
+        the sidecar (written first, so a crash before the rename only leaves a harmless seed)."""
+        with self._lock:
+            self._check_open()
+            self._check_writable()
+            with self._file_lock():
+                index = self._sync_locked()
+                doomed = {p for p in positions if _is_live(index, p)}
+                if not doomed:
+                    return 0
+                emptied = _check_removal(index, doomed)
+                if emptied:
+                    self._aux.write([AuxChange(STREAM_FLOOR_KIND, name, msgspec.json.encode(
+                        {"version": st.version, "position": st.last_position, "type": st.last_type,
+                         "time": st.last_time})) for name, st in emptied])
+                self._rewrite(index, doomed)
+                self._retired_fds.append(index.fd)
+                self._index = self._new_index(_open_data_file(self.path))
+                self._sync_locked()
+                return len(doomed)
+
+    def _rewrite(self, index: _Index, doomed: set[int]) -> None:
+        temporary = self.path + ".rewrite"
+        files = self.files
+        try:
+            fd = files.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as exc:
+            raise _storage_error(exc, f"cannot create {temporary}") from exc
+        try:
+            try:
+                self._write_kept_lines(index, doomed, fd, temporary)
+                self._fsync_other(fd, temporary)
+            finally:
+                files.close(fd)
+            try:
+                files.rename(temporary, self.path)
+            except OSError as exc:
+                raise _storage_error(exc, f"cannot rename {temporary} to {self.path}") from exc
+        except BaseException:
+            try:
+                files.unlink(temporary)
+            except OSError:
+                pass  # best effort: a leftover is truncated by the next rewrite
+            raise
+        try:
+            files.fsync_directory(self.path)
+        except OSError as exc:
+            raise _storage_error(exc, f"cannot fsync the directory of {self.path} after "
+                                      f"replacing it (the archive holds the removed events)") from exc
+
+    def _write_kept_lines(self, index: _Index, doomed: set[int], fd: int, target: str) -> None:
+        kept_before = 0
+        buffer: list[bytes] = []
+        size = 0
+        lines = index.count
+        for first in range(1, lines + 1, READ_PAGE_ROWS):
+            last = min(first + READ_PAGE_ROWS - 1, lines)
+            start, stop = index.line_ends[first - 1], index.line_ends[last]
+            chunk = _pread(index.fd, stop - start, start, self.path)
+            with _changed_on_disk(self.path, [index.line_positions[first], index.line_positions[last]]):
+                records = _decode_record_lines(chunk)
+            for record in records:
+                if record.position in doomed:
+                    continue
+                record.more = 0
+                record.skip = record.position - kept_before - 1
+                kept_before = record.position
+                line = _encode_record(record) + b"\n"
+                buffer.append(line)
+                size += len(line)
+            if size >= READ_CHUNK_BYTES:
+                _write_all(fd, b"".join(buffer), target, self.files)
+                buffer, size = [], 0
+        _write_all(fd, b"".join(buffer), target, self.files)
+
+    def _fsync_other(self, fd: int, path: str) -> None:
+        try:
+            self.files.fsync(fd)
+        except OSError as exc:
+            raise _storage_error(exc, f"cannot fsync {path}") from exc
 
     # ------------------------------------------------------------ reading
 
@@ -425,8 +595,9 @@ class JsonlStore(Store):
             index = self._current_index(writer=False)
             state = index.streams.get(stream)
             positions = state.positions if state else array("q")
-            last = len(positions) if end is None else min(end, len(positions))
-            selected = positions[max(start, 1) - 1:last].tolist()
+            first_version = state.first_version if state else 1
+            last = len(positions) if end is None else min(end - first_version + 1, len(positions))
+            selected = positions[max(start - first_version, 0):max(last, 0)].tolist()
         if backwards:
             selected.reverse()
         if limit is not None:
@@ -443,7 +614,8 @@ class JsonlStore(Store):
     def read_all(self, after: int, limit: int | None, filter: ReadFilter,
                  until_position: int | None = None) -> Iterator[Event]:
         index = self._reader_index()
-        stop = index.count if until_position is None else min(until_position, index.count)
+        head = index.head_position
+        stop = head if until_position is None else min(until_position, head)
         return itertools.islice(self._scan_events(index, after, stop, filter), limit)
 
     def _scan_events(self, index: _Index, after: int, stop: int, filter: ReadFilter) -> Iterator[Event]:
@@ -460,9 +632,9 @@ class JsonlStore(Store):
 
     def count(self, filter: ReadFilter, after: int = 0) -> int:
         index = self._reader_index()
-        stop = index.count
+        stop = index.head_position
         if filter.is_empty:
-            return max(stop - max(after, 0), 0)
+            return len(index.line_positions) - bisect.bisect_right(index.line_positions, max(after, 0))
         if filter == ReadFilter(streams=filter.streams):
             return sum(1 for _ in _candidate_positions(index, after, stop, filter))
         return sum(1 for _ in self._scan_events(index, after, stop, filter))
@@ -471,7 +643,7 @@ class JsonlStore(Store):
         with self._lock:
             self._check_open()
             index = self._current_index(writer=False)
-            return [StreamInfo(name, state.version, state.positions[-1], state.last_type, state.last_time)
+            return [StreamInfo(name, state.version, state.last_position, state.last_type, state.last_time)
                     for name, state in sorted(index.streams.items())
                     if category is None or name.partition(":")[0] == category]
 
@@ -479,7 +651,7 @@ class JsonlStore(Store):
         with self._lock:
             self._check_open()
             index = self._current_index(writer=False)
-            return Head(index.count, index.head_hash)
+            return Head(index.head_position, index.head_hash)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -614,6 +786,12 @@ class _Scanner:
                 raise self._corrupt(self.first_junk, "unparseable line followed by more records")
             return
         if record is None:
+            if _looks_like_a_damaged_record(raw):
+                # A torn write leaves a partial line or zeros, not a whole line shaped like a
+                # record: this one was written, acknowledged and changed since. Refuse rather
+                # than "repair" an acknowledged event away.
+                raise self._corrupt(self.line_no, "a complete record that no longer parses (changed "
+                                                  "after it was written)")
             self.first_junk = self.line_no
             return
         problem = self._sequence_problem(record)
@@ -645,8 +823,9 @@ class _Scanner:
         return tail
 
     def _sequence_problem(self, record: Record) -> str | None:
-        expected_position = len(self.index.line_ends) + len(self.commit)
-        if record.position != expected_position:
+        last = self.commit[-1][0].position if self.commit else self.index.head_position
+        expected_position = last + 1 + record.skip
+        if record.skip < 0 or record.position != expected_position:
             return f"position {record.position} where {expected_position} was expected"
         expected_more = self.commit[-1][0].more - 1 if self.commit else None
         if record.more < 0 or (expected_more is not None and record.more != expected_more):
@@ -657,6 +836,34 @@ class _Scanner:
         return IntegrityError(f"{self.path} is corrupt at line {line_no}: {problem}; refusing to "
                               f"open it (nothing was changed). Restore it from a copy, or inspect "
                               f"the line with: sed -n {line_no}p {self.path}")
+
+
+def _is_live(index: _Index, position: int) -> bool:
+    line = bisect.bisect_left(index.line_positions, position)
+    return 0 < line < len(index.line_positions) and index.line_positions[line] == position
+
+
+def _check_removal(index: _Index, doomed: set[int]) -> list[tuple[str, _StreamState]]:
+    """The rules of `Store.remove_events`: never the head, and per stream only a prefix of its
+    live events (so live versions stay contiguous). Returns the streams left without events."""
+    if index.head_position in doomed:
+        raise ValidationError("positions", f"position {index.head_position} is the head, which "
+                              f"retention never removes", "leave the newest event in place")
+    emptied = []
+    for name, state in index.streams.items():
+        removed = sum(1 for p in state.positions if p in doomed)
+        if any(p not in doomed for p in state.positions[:removed]):
+            raise ValidationError("positions", f"{name}: only the oldest live events of a stream "
+                                  f"may be removed", "remove a prefix of each stream")
+        if removed and removed == len(state.positions):
+            emptied.append((name, state))
+    return emptied
+
+
+def _looks_like_a_damaged_record(raw: bytes) -> bool:
+    line = raw.rstrip(b"\r\n")
+    return (line.endswith(b"}") and b"\x00" not in line
+            and (line.startswith(b'{"position":') or b'"hash":"' in line))
 
 
 def _try_decode(raw: bytes) -> Record | None:
@@ -675,18 +882,20 @@ def _try_decode(raw: bytes) -> Record | None:
 # ---------------------------------------------------------------- linking new records
 
 
-def _link(index: _Index, fresh: list[StreamBatch]) -> tuple[list[Record], dict[str, AppendResult]]:
-    """Positions, versions, chain hashes and framing for the records of one commit."""
+def _link(index: _Index, fresh: list[StreamBatch], signer: Callable[[str], str] | None = None
+          ) -> tuple[list[Record], dict[str, AppendResult]]:
+    """Positions, versions, chain hashes, signatures and framing for the records of one commit."""
     total = sum(len(batch.events) for batch in fresh)
-    position, prev = index.count + 1, index.head_hash
+    position, prev = index.head_position + 1, index.head_hash
     records: list[Record] = []
     results: dict[str, AppendResult] = {}
     for batch in fresh:
         state = index.streams.get(batch.stream)
-        links = link_batch(batch.stream, batch.events, position, (state.version if state else 0) + 1, prev)
+        links = link_batch(batch.stream, batch.events, position, (state.version if state else 0) + 1, prev,
+                           signer)
         for pending, link in zip(batch.events, links, strict=True):
             records.append(_record(batch.stream, pending, link.position, link.version, link.prev,
-                                   link.hash, more=total - len(records) - 1))
+                                   link.hash, more=total - len(records) - 1, sig=link.sig))
         results[batch.stream] = AppendResult(links[0].position, links[-1].position, links[-1].version,
                                              [p.id for p in batch.events])
         position, prev = links[-1].position + 1, links[-1].hash
@@ -694,9 +903,9 @@ def _link(index: _Index, fresh: list[StreamBatch]) -> tuple[list[Record], dict[s
 
 
 def _record(stream: str, pending: PendingEvent, position: int, version: int, prev: str, hash_: str,
-            more: int) -> Record:
+            more: int, sig: str | None = None) -> Record:
     return Record(position, stream, version, pending.type, pending.id, pending.time,
-                  msgspec.Raw(pending.data), msgspec.Raw(pending.meta), prev, hash_, None, more)
+                  msgspec.Raw(pending.data), msgspec.Raw(pending.meta), prev, hash_, sig, more)
 
 
 # ---------------------------------------------------------------- reading events
@@ -706,7 +915,7 @@ def _candidate_positions(index: _Index, after: int, stop: int, filter: ReadFilte
     """Positions in (after, stop] worth decoding: a stream filter narrows them by the index."""
     low = max(after, 0)
     if not filter.streams:
-        return iter(range(low + 1, stop + 1))
+        return index.live_positions(low, stop)
     runs: list[Iterable[int]] = []
     for stream in filter.streams:
         state = index.streams.get(stream)
@@ -753,6 +962,8 @@ def _changed_on_disk(path: str, positions: list[int]) -> Iterator[None]:
 def _line_chunks(index: _Index, positions: list[int], path: str) -> Iterator[bytes]:
     """The lines of `positions` (ascending), as byte runs of consecutive lines."""
     ends = index.line_ends
+    if not index.gapless:
+        positions = [index.line_of(p) for p in positions]  # line numbers from here on
     run_start = 0
     for i in range(1, len(positions) + 1):
         run_first, previous = positions[run_start], positions[i - 1]
@@ -794,23 +1005,13 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def _write_all(fd: int, payload: bytes, path: str) -> None:
+def _write_all(fd: int, payload: bytes, path: str, files: FileSystem = REAL) -> None:
     """One write for the whole payload; a short write (disk full, >2 GiB) continues, and the
     framing keeps the commit atomic for readers meanwhile."""
-    view = memoryview(payload)
     try:
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        files.write_all(fd, payload)
     except OSError as exc:
         raise _storage_error(exc, f"cannot write to {path}") from exc
-
-
-def _fsync(fd: int, path: str) -> None:
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        raise _storage_error(exc, f"cannot fsync {path}") from exc
 
 
 def _pread(fd: int, size: int, offset: int, path: str) -> bytes:

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from chronik import codec
-from chronik.errors import StorageError
+from chronik.errors import StorageError, ValidationError
 from chronik.model import AppendResult, Event, Head, StreamInfo
 from chronik.stores.base import (
     AuxChange,
@@ -31,10 +31,15 @@ class MemoryStore(Store):
         self._lock = threading.Lock()
         # Notified (with _lock held) whenever events are recorded: wait_for_change sleeps on it.
         self._changed = threading.Condition(self._lock)
-        # _events[i] has position i + 1; _raw[i] keeps its canonical data/meta for text filters.
-        self._events: list[Event] = []
+        # _events[i] has position i + 1 (None once retention removed it); _raw[i] keeps its
+        # canonical data/meta for text filters.
+        self._events: list[Event | None] = []
         self._raw: list[tuple[bytes, bytes]] = []
+        # Each stream's live positions (versions first..last) and its last version and event.
         self._by_stream: dict[str, list[int]] = {}
+        self._versions: dict[str, int] = {}
+        self._last_of: dict[str, Event] = {}
+        self._live = 0
         self._by_id: dict[str, int] = {}
         self._aux: dict[str, dict[str, bytes]] = {}
         self._closed = False
@@ -51,19 +56,19 @@ class MemoryStore(Store):
                 if replay is not None:
                     results[batch.stream] = replay
                     continue
-                check_expectation(batch.stream, batch.expect, len(self._by_stream.get(batch.stream, ())))
+                check_expectation(batch.stream, batch.expect, self._versions.get(batch.stream, 0))
                 fresh.append(batch)
             reject_partial_replay(results, fresh)
             position = len(self._events) + 1
-            prev = self._events[-1].hash if self._events else codec.GENESIS_HASH
+            prev = self._head().hash
             staged: list[tuple[Event, bytes, bytes]] = []
             for batch in fresh:
-                version = len(self._by_stream.get(batch.stream, ())) + 1
-                links = link_batch(batch.stream, batch.events, position, version, prev)
+                version = self._versions.get(batch.stream, 0) + 1
+                links = link_batch(batch.stream, batch.events, position, version, prev, self.signer)
                 for pending, link in zip(batch.events, links, strict=True):
                     event = Event(link.position, batch.stream, link.version, pending.type, pending.id,
                                   pending.time, codec.decode_object(pending.data),
-                                  codec.decode_object(pending.meta), link.prev, link.hash, None)
+                                  codec.decode_object(pending.meta), link.prev, link.hash, link.sig)
                     staged.append((event, pending.data, pending.meta))
                 results[batch.stream] = AppendResult(links[0].position, links[-1].position,
                                                      links[-1].version, [p.id for p in batch.events])
@@ -71,10 +76,7 @@ class MemoryStore(Store):
             # Nothing above mutated the store, so a failure before here wrote nothing.
             for event, data, meta in staged:
                 assert event.position == len(self._events) + 1, "positions must stay contiguous"
-                self._events.append(event)
-                self._raw.append((data, meta))
-                self._by_stream.setdefault(event.stream, []).append(event.position)
-                self._by_id[event.id] = event.position
+                self._record(event, data, meta)
             if staged:
                 self._changed.notify_all()
             return results
@@ -82,23 +84,60 @@ class MemoryStore(Store):
     def import_events(self, events: Sequence[Event]) -> None:
         with self._lock:
             self._check_open()
-            head = Head(len(self._events), self._events[-1].hash if self._events else codec.GENESIS_HASH)
-            check_import(events, head, lambda stream: len(self._by_stream.get(stream, ())),
+            check_import(events, self._head(), lambda stream: self._versions.get(stream, 0),
                          self._by_id.__contains__)
             staged = [(event, codec.encode_json(event.data), codec.encode_json(event.meta))
                       for event in events]
             for event, data, meta in staged:
-                self._events.append(event)
-                self._raw.append((data, meta))
-                self._by_stream.setdefault(event.stream, []).append(event.position)
-                self._by_id[event.id] = event.position
+                self._record(event, data, meta)
             self._changed.notify_all()
+
+    def _record(self, event: Event, data: bytes, meta: bytes) -> None:
+        self._events.append(event)
+        self._raw.append((data, meta))
+        self._by_stream.setdefault(event.stream, []).append(event.position)
+        self._by_id[event.id] = event.position
+        self._versions[event.stream] = event.version
+        self._last_of[event.stream] = event
+        self._live += 1
+
+    def _head(self) -> Head:
+        # The head event is never removed (remove_events), so the last slot is always live.
+        last = self._events[-1] if self._events else None
+        return Head(last.position, last.hash) if last else Head(0, codec.GENESIS_HASH)
+
+    def remove_events(self, positions: Sequence[int]) -> int:
+        with self._lock:
+            self._check_open()
+            doomed = {p for p in positions if 0 < p <= len(self._events) and self._events[p - 1]}
+            if not doomed:
+                return 0
+            if len(self._events) in doomed:
+                raise ValidationError("positions", f"position {len(self._events)} is the head, which "
+                                      "retention never removes", "leave the newest event in place")
+            streams = {self._events[p - 1].stream for p in doomed}  # type: ignore[union-attr]
+            for stream in streams:
+                live = self._by_stream[stream]
+                removed = sum(1 for p in live if p in doomed)
+                if any(p not in doomed for p in live[:removed]):
+                    raise ValidationError("positions", f"{stream}: only the oldest live events of a "
+                                          "stream may be removed", "remove a prefix of each stream")
+            for stream in streams:
+                self._by_stream[stream] = [p for p in self._by_stream[stream] if p not in doomed]
+            for position in doomed:
+                event = self._events[position - 1]
+                assert event is not None
+                self._by_id.pop(event.id, None)
+                self._events[position - 1] = None
+                self._raw[position - 1] = (b"", b"")
+            self._live -= len(doomed)
+            return len(doomed)
 
     def _replayed(self, batch: StreamBatch) -> AppendResult | None:
         given = [p for p in batch.events if p.id_given]
         if not given:
             return None
-        recorded = [self._events[self._by_id[p.id] - 1] if p.id in self._by_id else None
+        recorded = [self._events[self._by_id[p.id] - 1] if p.id in self._by_id else None  # type: ignore[misc]
                     for p in batch.events]
         return replayed_result(batch, recorded)
 
@@ -109,8 +148,9 @@ class MemoryStore(Store):
         with self._lock:
             self._check_open()
             positions = list(self._by_stream.get(stream, ()))
-        last = len(positions) if end is None else min(end, len(positions))
-        selected = positions[max(start, 1) - 1:last]
+            first_version = self._versions.get(stream, 0) - len(positions) + 1
+        last = len(positions) if end is None else min(end - first_version + 1, len(positions))
+        selected = positions[max(start - first_version, 0):max(last, 0)]
         if backwards:
             selected.reverse()
         if limit is not None:
@@ -128,7 +168,7 @@ class MemoryStore(Store):
         plain = filter.is_empty
         for index in range(max(after, 0), stop):
             event = self._events[index]
-            if plain or matches(event, *self._raw[index], filter):
+            if event is not None and (plain or matches(event, *self._raw[index], filter)):
                 yield event
 
     def count(self, filter: ReadFilter, after: int = 0) -> int:
@@ -143,29 +183,28 @@ class MemoryStore(Store):
             for stream in sorted(self._by_stream):
                 if category is not None and stream.partition(":")[0] != category:
                     continue
-                last = self._events[self._by_stream[stream][-1] - 1]
+                last = self._last_of[stream]
                 infos.append(StreamInfo(stream, last.version, last.position, last.type, last.time))
             return infos
 
     def head(self) -> Head:
         with self._lock:
             self._check_open()
-            if not self._events:
-                return Head(0, codec.GENESIS_HASH)
-            return Head(self._events[-1].position, self._events[-1].hash)
+            return self._head()
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
             self._check_open()
             types: dict[str, int] = {}
-            for event in self._events:
+            live = [event for event in self._events if event is not None]
+            for event in live:
                 types[event.type] = types.get(event.type, 0) + 1
             return {
-                "events": len(self._events),
+                "events": len(live),
                 "streams": len(self._by_stream),
                 "size_bytes": sum(len(d) + len(m) for d, m in self._raw),
-                "first_time": self._events[0].time if self._events else None,
-                "last_time": self._events[-1].time if self._events else None,
+                "first_time": live[0].time if live else None,
+                "last_time": live[-1].time if live else None,
                 "types": dict(sorted(types.items())),
             }
 

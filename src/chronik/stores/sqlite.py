@@ -31,6 +31,7 @@ from chronik.stores.base import (
     check_aux_changes,
     check_expectation,
     check_import,
+    check_removal_rows,
     keyset_pages,
     link_batch,
     reject_partial_replay,
@@ -76,6 +77,15 @@ UPSERT_STREAM = """
 INSERT INTO streams (stream, version, last_position, last_type, last_time) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (stream) DO UPDATE SET version = excluded.version, last_position = excluded.last_position,
     last_type = excluded.last_type, last_time = excluded.last_time
+"""
+
+# remove_events: live events older than a removed event of the same stream (must be none).
+REMOVAL_CHECK = """
+WITH doomed(p) AS (SELECT value FROM json_each(?)),
+     reach AS (SELECT stream, max(version) AS v FROM events WHERE position IN (SELECT p FROM doomed)
+               GROUP BY stream)
+SELECT count(*) FROM events e JOIN reach r ON e.stream = r.stream
+ WHERE e.version < r.v AND e.position NOT IN (SELECT value FROM json_each(?))
 """
 
 DURABILITY_SYNC = {"full": "FULL", "relaxed": "NORMAL"}
@@ -200,9 +210,9 @@ class SQLiteStore(Store):
         last_position, prev = row if row else (self._sequence(conn), codec.GENESIS_HASH)
         position = last_position + 1
         for batch, current in fresh:
-            links = link_batch(batch.stream, batch.events, position, current + 1, prev)
+            links = link_batch(batch.stream, batch.events, position, current + 1, prev, self.signer)
             rows = [(link.position, batch.stream, link.version, pending.type, pending.id, pending.time,
-                     pending.data.decode(), pending.meta.decode(), link.prev, link.hash, None)
+                     pending.data.decode(), pending.meta.decode(), link.prev, link.hash, link.sig)
                     for pending, link in zip(batch.events, links, strict=True)]
             if len(rows) == 1:
                 conn.execute(INSERT_EVENT, rows[0])  # executemany's setup costs more than one row
@@ -215,6 +225,30 @@ class SQLiteStore(Store):
                                                  [p.id for p in batch.events])
             position, prev = last.position + 1, last.hash
         return results
+
+    def remove_events(self, positions: Sequence[int]) -> int:
+        """DELETE the archived rows in one transaction; the streams table keeps each stream's
+        version and AUTOINCREMENT keeps positions from being reused."""
+        wanted = {int(p) for p in positions}
+        doomed = codec.encode_json(sorted(wanted)).decode()
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, "cannot start removing archived events") from exc
+        try:
+            head = conn.execute(HEAD).fetchone()
+            older = conn.execute(REMOVAL_CHECK, (doomed, doomed)).fetchone()[0]
+            check_removal_rows(head[0] if head else 0, older, wanted)
+            removed = conn.execute("DELETE FROM events WHERE position IN (SELECT value FROM json_each(?))",
+                                   (doomed,)).rowcount
+            conn.execute("COMMIT")
+            return removed
+        except BaseException as exc:
+            _rollback(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise _storage_error(exc, "removing archived events failed; nothing was removed") from exc
+            raise
 
     def import_events(self, events: Sequence[Event]) -> None:
         if not events:

@@ -1,0 +1,268 @@
+"""The HMAC-SHA256 keyring: key ids, one active signing key, older verify-only keys.
+
+A keyring is a JSON document (docs/formats.md, "Keyring file")::
+
+    {"format": "chronik.keyring.v1", "active": "k20261122-3f9a",
+     "keys": [{"kid": "k20261122-3f9a", "secret": "<64 hex digits>", "created": "2026-11-22T01:15:09.123456Z"}]}
+
+It comes from a file whose mode gives nobody but its owner any access (0600 or stricter; a looser
+mode is refused with the chmod that fixes it), named by $CHRONIK_KEYS_FILE or `--keys-file`, or
+from the environment variable $CHRONIK_KEYS holding the document itself. Never from argv: a
+secret on a command line is visible to every user of the machine (ps, /proc/*/cmdline) and
+lands in shell history. Secrets never appear in repr(), `keys list` or errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import stat
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+
+from chronik import codec
+from chronik.errors import ChronikError, NotFound, ValidationError
+
+KEYRING_FORMAT = "chronik.keyring.v1"
+ENV_KEYS = "CHRONIK_KEYS"
+ENV_KEYS_FILE = "CHRONIK_KEYS_FILE"
+KID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SECRET_BYTES = 32
+MIN_SECRET_BYTES = 32
+MAX_KEYS = 1_000
+MAX_KEYRING_BYTES = 1024 * 1024
+# Permission bits a keyring file must not have: any access for group or others.
+FORBIDDEN_MODE_BITS = 0o077
+
+
+class KeyringError(ChronikError):
+    """The keyring cannot be used: unsafe file mode, bad format, no active key."""
+
+
+class Key(msgspec.Struct, frozen=True):
+    kid: str
+    secret: bytes
+    created: str
+
+    def __repr__(self) -> str:  # never the secret
+        return f"Key(kid={self.kid!r}, created={self.created!r})"
+
+    @property
+    def fingerprint(self) -> str:
+        """A public, stable short name of the secret (not usable to sign)."""
+        return hmac.digest(self.secret, b"chronik.key.fingerprint", "sha256").hex()[:16]
+
+
+class _KeyFile(msgspec.Struct, forbid_unknown_fields=True):
+    kid: str
+    secret: str
+    created: str = ""
+
+
+class _KeyringFile(msgspec.Struct, forbid_unknown_fields=True):
+    format: str
+    keys: list[_KeyFile]
+    active: str | None = None
+
+
+class Keyring:
+    """Keys by id; `sign(hash)` uses the active key, `mac_for(kid, ...)` any key."""
+
+    def __init__(self, keys: list[Key], active: str | None) -> None:
+        if len(keys) > MAX_KEYS:
+            raise KeyringError(f"a keyring holds at most {MAX_KEYS} keys, this one {len(keys)}")
+        self._keys: dict[str, Key] = {}
+        for key in keys:
+            if key.kid in self._keys:
+                raise KeyringError(f"key id {key.kid!r} appears twice in the keyring")
+            self._keys[key.kid] = key
+        if active is not None and active not in self._keys:
+            raise KeyringError(f"the active key {active!r} is not in the keyring")
+        self.active_kid = active
+        if active is not None:
+            self.sign = _hmac_signer(active, self._keys[active].secret)
+
+    def sign(self, hash_hex: str) -> str:  # replaced per instance when there is an active key
+        raise KeyringError("the keyring has no active key; run `chronik keys rotate` to add one")
+
+    @property
+    def can_sign(self) -> bool:
+        return self.active_kid is not None
+
+    @property
+    def keys(self) -> list[Key]:
+        return list(self._keys.values())
+
+    @property
+    def kids(self) -> list[str]:
+        return list(self._keys)
+
+    def get(self, kid: str) -> Key | None:
+        return self._keys.get(kid)
+
+    def mac(self, kid: str, message: bytes) -> str | None:
+        """hex HMAC-SHA256 of `message` under key `kid`, or None when the keyring lacks it."""
+        key = self._keys.get(kid)
+        return None if key is None else hmac.digest(key.secret, message, "sha256").hex()
+
+    def with_key(self, key: Key, activate: bool) -> Keyring:
+        return Keyring([*self._keys.values(), key], key.kid if activate else self.active_kid)
+
+    def without(self, kid: str) -> Keyring:
+        if kid not in self._keys:
+            raise NotFound(f"key {kid!r} is not in the keyring")
+        active = None if kid == self.active_kid else self.active_kid
+        return Keyring([k for k in self._keys.values() if k.kid != kid], active)
+
+    def to_json(self) -> bytes:
+        document = _KeyringFile(KEYRING_FORMAT, [_KeyFile(k.kid, k.secret.hex(), k.created)
+                                                 for k in self._keys.values()], self.active_kid)
+        return msgspec.json.format(msgspec.json.encode(document), indent=2) + b"\n"
+
+    def __repr__(self) -> str:
+        return f"<Keyring active={self.active_kid!r} kids={self.kids!r}>"
+
+
+def _hmac_signer(kid: str, secret: bytes):
+    """sign(hash_hex) -> "<kid>:<hex HMAC-SHA256(secret, hash_hex)>", the hot path of every
+    signed append. HMAC (RFC 2104) from SHA-256 states pre-fed with the padded key and copied per
+    message: the same bytes as hmac.digest (test_keys checks it), at about half its cost, which
+    sets up OpenSSL's HMAC context on every call."""
+    block = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
+    block = block.ljust(64, b"\0")
+    inner_start = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer_start = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+    prefix = kid + ":"
+
+    def sign(hash_hex: str) -> str:
+        inner = inner_start.copy()
+        inner.update(hash_hex.encode())
+        outer = outer_start.copy()
+        outer.update(inner.digest())
+        return prefix + outer.hexdigest()
+
+    return sign
+
+
+# ---------------------------------------------------------------- making keys
+
+
+def new_key(kid: str | None = None, now: datetime | None = None) -> Key:
+    """A fresh random 256-bit key. Its id defaults to k<yyyymmdd>-<4 random hex digits>."""
+    now = now or datetime.now(UTC)
+    if kid is None:
+        kid = f"k{now:%Y%m%d}-{secrets.token_hex(2)}"
+    check_kid(kid, "kid")
+    return Key(kid, secrets.token_bytes(SECRET_BYTES), codec.format_time(now))
+
+
+def check_kid(kid: object, field: str) -> str:
+    if not isinstance(kid, str) or not KID_PATTERN.fullmatch(kid):
+        raise ValidationError(field, f"{kid!r} is not a key id",
+                              "use 1-64 letters, digits and _ . - (no ':'), starting with a letter or digit")
+    return kid
+
+
+# ---------------------------------------------------------------- loading
+
+
+def parse_keyring(text: bytes | str, source: str) -> Keyring:
+    """A keyring from its JSON document; `source` names where it came from in errors."""
+    if len(text) > MAX_KEYRING_BYTES:
+        raise KeyringError(f"{source}: a keyring is at most {MAX_KEYRING_BYTES} bytes")
+    try:
+        document = msgspec.json.decode(text, type=_KeyringFile)
+    except msgspec.DecodeError as exc:
+        raise KeyringError(f"{source} is not a chronik keyring: {exc}") from None
+    if document.format != KEYRING_FORMAT:
+        raise KeyringError(f"{source}: format {document.format!r} is not {KEYRING_FORMAT!r}")
+    keys = []
+    for index, entry in enumerate(document.keys):
+        field = f"{source}: keys[{index}]"
+        check_kid(entry.kid, f"{field}.kid")
+        try:
+            secret = bytes.fromhex(entry.secret)
+        except ValueError:
+            raise KeyringError(f"{field}.secret is not hex digits") from None
+        if len(secret) < MIN_SECRET_BYTES:
+            raise KeyringError(f"{field}.secret has {len(secret)} bytes; at least {MIN_SECRET_BYTES} "
+                               f"are required (make one with `chronik keys new`)")
+        keys.append(Key(entry.kid, secret, entry.created))
+    return Keyring(keys, document.active)
+
+
+def load_keyring_file(path: str | os.PathLike[str]) -> Keyring:
+    """Load a keyring file, refusing one that group or others can access."""
+    path = Path(path).expanduser()
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise NotFound(f"keyring file {path} does not exist; create it with `chronik keys new "
+                       f"--keys-file {path}`") from None
+    except OSError as exc:
+        raise KeyringError(f"cannot open keyring file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(file.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise KeyringError(f"keyring file {path} is not a regular file")
+        if mode & FORBIDDEN_MODE_BITS:
+            raise KeyringError(f"keyring file {path} has mode {stat.S_IMODE(mode):04o}: group or others "
+                               f"can access it; only its owner may (fix: chmod 600 {path})")
+        text = file.read(MAX_KEYRING_BYTES + 1)
+    return parse_keyring(text, str(path))
+
+
+def keyring_from_environment(environ: Mapping[str, str] | None = None) -> Keyring | None:
+    """The keyring of $CHRONIK_KEYS (the document) or $CHRONIK_KEYS_FILE (a path), else None."""
+    environ = os.environ if environ is None else environ
+    text = environ.get(ENV_KEYS)
+    if text:
+        return parse_keyring(text, f"${ENV_KEYS}")
+    path = environ.get(ENV_KEYS_FILE)
+    if path:
+        return load_keyring_file(path)
+    return None
+
+
+# ---------------------------------------------------------------- saving
+
+
+def save_keyring_file(path: str | os.PathLike[str], keyring: Keyring) -> None:
+    """Write atomically: a 0600 temporary file beside it, fsync, rename, fsync the directory."""
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(keyring.to_json())
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def add_key(path: str | os.PathLike[str], *, activate: bool, kid: str | None = None) -> tuple[Keyring, Key]:
+    """Add a fresh key to the keyring file (created 0600 when missing; its first key is active).
+    `activate` makes the new key the signing key: that is a rotation."""
+    path = Path(path).expanduser()
+    existing = load_keyring_file(path) if path.exists() else Keyring([], None)
+    key = new_key(kid)
+    if existing.get(key.kid) is not None:
+        raise ValidationError("kid", f"{key.kid!r} is already in {path}", "choose another key id")
+    keyring = existing.with_key(key, activate or existing.active_kid is None)
+    save_keyring_file(path, keyring)
+    return keyring, key
