@@ -346,6 +346,15 @@ def keyset_pages(fetch_page: Callable[[int, int], list[tuple]], cursor: int,
         remaining -= fetched
 
 
+def event_from_row(row: tuple, _decode: Any = codec.decode_object) -> Event:
+    """An Event from a SQL row in EVENT_COLUMNS order (data/meta as JSON text). The hot path of
+    every SQL read: the decoder is bound once, and the usual empty meta skips it (a fresh dict
+    each time, as decoding gives)."""
+    meta = row[7]
+    return Event(row[0], row[1], row[2], row[3], row[4], row[5], _decode(row[6]),
+                 {} if meta == "{}" else _decode(meta), row[8], row[9], row[10])
+
+
 def category_bounds(category: str) -> tuple[str, str]:
     """Stream names of a category sort in [low, high): 'order:' <= s < 'order;'."""
     return f"{category}:", f"{category};"

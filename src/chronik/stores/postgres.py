@@ -47,6 +47,7 @@ from chronik.stores.base import (
     check_aux_changes,
     check_import,
     check_removal_rows,
+    event_from_row,
     keyset_pages,
 )
 
@@ -222,10 +223,10 @@ class PostgresStore(Store):
         if backwards:
             sql = self._sql.read_stream_backwards
             return keyset_pages(lambda top, n: self._fetch(sql, (stream, low, top, n)), high,
-                                lambda row: row[2] - 1, limit, READ_PAGE_ROWS, _event)
+                                lambda row: row[2] - 1, limit, READ_PAGE_ROWS, event_from_row)
         sql = self._sql.read_stream
         return keyset_pages(lambda bottom, n: self._fetch(sql, (stream, bottom, high, n)), low,
-                            lambda row: row[2] + 1, limit, READ_PAGE_ROWS * 5, _event)
+                            lambda row: row[2] + 1, limit, READ_PAGE_ROWS * 5, event_from_row)
 
     def read_all(self, after: int, limit: int | None, filter: ReadFilter,
                  until_position: int | None = None) -> Iterator[Event]:
@@ -248,11 +249,11 @@ class PostgresStore(Store):
                     rows = [row for row in rows if row[0] <= until]
                 return rows
 
-            return keyset_pages(page, after, lambda row: row[0], limit, READ_PAGE_ROWS * 5, _event)
+            return keyset_pages(page, after, lambda row: row[0], limit, READ_PAGE_ROWS * 5, event_from_row)
         sql = (f"SELECT {EVENT_COLUMNS} FROM {self._s}.events WHERE position > %s AND position <= %s"
                f"{where} ORDER BY position LIMIT %s")
         return keyset_pages(lambda cursor, n: self._fetch(sql, (cursor, until, *params, n)), after,
-                            lambda row: row[0], limit, READ_PAGE_ROWS * 5, _event)
+                            lambda row: row[0], limit, READ_PAGE_ROWS * 5, event_from_row)
 
     def count(self, filter: ReadFilter, after: int = 0) -> int:
         where, params = _where(filter)
@@ -565,14 +566,6 @@ def _notified_position(payload: str) -> int:
         return int(payload)
     except ValueError:
         return 2**63 - 1  # not ours to parse: read the head and see
-
-
-def _event(row: tuple, _decode: Any = codec.decode_object) -> Event:
-    # The hot path of every read (as in the SQLite store): the decoder is bound once, and the
-    # usual empty meta skips it (a fresh dict each time, as decoding gives).
-    meta = row[7]
-    return Event(row[0], row[1], row[2], row[3], row[4], row[5], _decode(row[6]),
-                 {} if meta == "{}" else _decode(meta), row[8], row[9], row[10])
 
 
 def _where(filter: ReadFilter) -> tuple[str, list[Any]]:

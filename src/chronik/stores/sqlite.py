@@ -32,6 +32,7 @@ from chronik.stores.base import (
     check_expectation,
     check_import,
     check_removal_rows,
+    event_from_row,
     keyset_pages,
     link_batch,
     reject_partial_replay,
@@ -298,7 +299,7 @@ class SQLiteStore(Store):
         recorded = []
         for pending in batch.events:
             row = conn.execute(f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ?", (pending.id,)).fetchone()
-            recorded.append(_event(row) if row else None)
+            recorded.append(event_from_row(row) if row else None)
         return replayed_result(batch, recorded)
 
     # ------------------------------------------------------------ reading
@@ -310,11 +311,11 @@ class SQLiteStore(Store):
             sql = (f"SELECT {EVENT_COLUMNS} FROM events WHERE stream = ? AND version >= ? AND version <= ? "
                    f"ORDER BY version DESC LIMIT ?")
             return keyset_pages(lambda top, n: self._fetch(sql, (stream, low, top, n)), high,
-                                lambda row: row[2] - 1, limit, READ_PAGE_ROWS, _event)
+                                lambda row: row[2] - 1, limit, READ_PAGE_ROWS, event_from_row)
         sql = (f"SELECT {EVENT_COLUMNS} FROM events WHERE stream = ? AND version >= ? AND version <= ? "
                f"ORDER BY version LIMIT ?")
         return keyset_pages(lambda bottom, n: self._fetch(sql, (stream, bottom, high, n)), low,
-                            lambda row: row[2] + 1, limit, READ_PAGE_ROWS, _event)
+                            lambda row: row[2] + 1, limit, READ_PAGE_ROWS, event_from_row)
 
     def read_all(self, after: int, limit: int | None, filter: ReadFilter,
                  until_position: int | None = None) -> Iterator[Event]:
@@ -323,7 +324,7 @@ class SQLiteStore(Store):
         sql = (f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? AND position <= ?{where} "
                f"ORDER BY position LIMIT ?")
         return keyset_pages(lambda cursor, n: self._fetch(sql, (cursor, until, *params, n)), after,
-                            lambda row: row[0], limit, READ_PAGE_ROWS, _event)
+                            lambda row: row[0], limit, READ_PAGE_ROWS, event_from_row)
 
     def count(self, filter: ReadFilter, after: int = 0) -> int:
         where, params = _where(filter)
@@ -439,13 +440,6 @@ class SQLiteStore(Store):
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _event(row: tuple, _decode: Any = codec.decode_object) -> Event:
-    # The hot path of every read: the decoder is bound once, and the usual empty meta skips it.
-    meta = row[7]
-    return Event(row[0], row[1], row[2], row[3], row[4], row[5], _decode(row[6]),
-                 {} if meta == "{}" else _decode(meta), row[8], row[9], row[10])
 
 
 def _where(filter: ReadFilter) -> tuple[str, list[Any]]:
