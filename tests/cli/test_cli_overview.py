@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
-import pytest
 from cli_testing import json_lines
 
 
@@ -49,8 +46,6 @@ def test_memory_ledger_starts_empty_for_each_command(run):
     assert json_lines(run("head", "--json", ledger="memory:").stdout)[0]["position"] == 0
 
 
-@pytest.mark.skipif(importlib.util.find_spec("chronik.stores.jsonl") is None,
-                    reason="the jsonl store is not in this tree yet")
 def test_jsonl_ledger(run, tmp_path):
     path = tmp_path / "ledger.jsonl"
     assert run("append", "order:1", "created", ledger=path).exit_code == 0

@@ -12,8 +12,9 @@ import pytest
 import chronik
 from chronik.domains.extensions import reducer, service
 
-DATA = Path(__file__).parents[2].parent / "shared" / "testdata" / "sindri"
-pytestmark = pytest.mark.skipif(not DATA.exists(), reason="shared Sindri testdata not present")
+# A copy of ../shared/testdata/sindri (real Sindri data and its oracles), kept with the tests so
+# they never depend on where the shared folder is.
+DATA = Path(__file__).parents[1] / "data" / "sindri"
 
 
 @pytest.fixture(scope="module")

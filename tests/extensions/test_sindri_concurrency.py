@@ -9,7 +9,9 @@ from pathlib import Path
 from chronik.domains.extensions import sindri
 from chronik.domains.extensions.events import ValidationSucceeded
 
-DATA = Path(__file__).parents[2].parent / "shared" / "testdata" / "sindri"
+# A copy of ../shared/testdata/sindri (real Sindri data and its oracles), kept with the tests so
+# they never depend on where the shared folder is.
+DATA = Path(__file__).parents[1] / "data" / "sindri"
 THREADS, APPENDS = 10, 100
 
 
