@@ -10,6 +10,9 @@ visible. Errors are OSError here; callers turn them into StorageError naming the
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+
+from chronik.errors import StorageError
 
 
 class FileSystem:
@@ -53,3 +56,47 @@ class FileSystem:
 
 
 REAL = FileSystem()
+
+
+def write_file_durably(path: str | os.PathLike[str], payload: bytes, files: FileSystem = REAL,
+                       before_fsync: Callable[[], None] | None = None, mode: int = 0o644) -> None:
+    """`path` holds exactly `payload`, durably, or is untouched: temporary file (created with
+    `mode`), write, fsync, rename, fsync of the directory. On failure the temporary file is
+    removed and StorageError names the path. Used for archive segments and manifests, anchors
+    and keyrings."""
+    path = str(path)
+    temporary = path + ".tmp"
+    _remove_quietly(temporary, files)  # a leftover would keep its old permissions
+    step = "create"
+    try:
+        fd = files.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            step = "write"
+            files.write_all(fd, payload)
+            if before_fsync is not None:
+                before_fsync()
+            step = "fsync"
+            files.fsync(fd)
+        finally:
+            files.close(fd)
+        step = "rename"
+        files.rename(temporary, path)
+    except OSError as exc:
+        _remove_quietly(temporary, files)
+        raise StorageError(f"cannot {step} {temporary if step != 'rename' else path}: "
+                           f"{os_reason(exc)}; nothing was written") from exc
+    try:
+        files.fsync_directory(path)
+    except OSError as exc:
+        raise StorageError(f"cannot fsync the directory of {path}: {os_reason(exc)}") from exc
+
+
+def os_reason(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def _remove_quietly(path: str, files: FileSystem) -> None:
+    try:
+        files.unlink(path)
+    except OSError:
+        pass  # it may never have been created

@@ -26,6 +26,7 @@ import msgspec
 
 from chronik import codec
 from chronik.errors import IntegrityError, NotFound, ValidationError
+from chronik.fileio import write_file_durably
 from chronik.integrity.keys import Keyring, KeyringError
 
 if TYPE_CHECKING:
@@ -79,24 +80,11 @@ def anchor_json(anchor: Anchor) -> bytes:
 
 
 def write_anchor(anchor: Anchor, path: str | os.PathLike[str]) -> Path:
-    """Write the anchor file atomically (temporary file, fsync, rename, fsync the directory)."""
+    """Write the anchor file atomically (temporary file, fsync, rename, fsync the directory);
+    StorageError names the path on failure."""
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temporary, "xb") as file:
-            file.write(anchor_json(anchor))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_file_durably(path, anchor_json(anchor))
     return path
 
 

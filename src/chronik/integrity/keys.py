@@ -28,6 +28,7 @@ import msgspec
 
 from chronik import codec
 from chronik.errors import ChronikError, NotFound, ValidationError
+from chronik.fileio import write_file_durably
 
 KEYRING_FORMAT = "chronik.keyring.v1"
 ENV_KEYS = "CHRONIK_KEYS"
@@ -237,22 +238,7 @@ def save_keyring_file(path: str | os.PathLike[str], keyring: Keyring) -> None:
     """Write atomically: a 0600 temporary file beside it, fsync, rename, fsync the directory."""
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(keyring.to_json())
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_file_durably(path, keyring.to_json(), mode=0o600)
 
 
 def add_key(path: str | os.PathLike[str], *, activate: bool, kid: str | None = None) -> tuple[Keyring, Key]:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import heapq
-import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -39,7 +38,7 @@ import msgspec
 
 from chronik.chain import NO_ANCHOR_NOTE, ChainChecker
 from chronik.errors import IntegrityError, NotFound, StorageError, ValidationError
-from chronik.fileio import REAL, FileSystem
+from chronik.fileio import REAL, FileSystem, os_reason, write_file_durably
 from chronik.ledger import Ledger
 from chronik.lifecycle.records import export_line
 from chronik.model import Event, Head, VerifyReport
@@ -167,47 +166,7 @@ def make_directory(directory: Path, files: FileSystem = REAL) -> None:
         if created:
             files.fsync_directory(str(directory))
     except OSError as exc:
-        raise StorageError(f"cannot create the archive directory {directory}: {_reason(exc)}") from exc
-
-
-def write_file_durably(path: Path, payload: bytes, files: FileSystem = REAL,
-                       before_fsync: Callable[[], None] | None = None) -> None:
-    """`path` holds exactly `payload`, durably, or is untouched: temporary file, write, fsync,
-    rename, fsync of the directory. On failure the temporary file is removed."""
-    temporary = str(path) + ".tmp"
-    step = "create"
-    try:
-        fd = files.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            step = "write"
-            files.write_all(fd, payload)
-            if before_fsync is not None:
-                before_fsync()
-            step = "fsync"
-            files.fsync(fd)
-        finally:
-            files.close(fd)
-        step = "rename"
-        files.rename(temporary, str(path))
-    except OSError as exc:
-        _remove_quietly(temporary, files)
-        raise StorageError(f"cannot {step} {temporary if step != 'rename' else path}: "
-                           f"{_reason(exc)}; nothing was written") from exc
-    try:
-        files.fsync_directory(str(path))
-    except OSError as exc:
-        raise StorageError(f"cannot fsync the directory of {path}: {_reason(exc)}") from exc
-
-
-def _remove_quietly(path: str, files: FileSystem) -> None:
-    try:
-        files.unlink(path)
-    except OSError:
-        pass  # it may never have been created
-
-
-def _reason(exc: OSError) -> str:
-    return os.strerror(exc.errno) if exc.errno else str(exc)
+        raise StorageError(f"cannot create the archive directory {directory}: {os_reason(exc)}") from exc
 
 
 def _no_crash(point: str) -> None:
@@ -226,7 +185,7 @@ def read_segment(directory: Path, manifest: Manifest) -> Iterator[Event]:
     except FileNotFoundError:
         raise IntegrityError(f"archive segment {path} is missing") from None
     except OSError as exc:
-        raise StorageError(f"cannot read {path}: {_reason(exc)}") from exc
+        raise StorageError(f"cannot read {path}: {os_reason(exc)}") from exc
     if hashlib.sha256(payload).hexdigest() != manifest.sha256:
         raise IntegrityError(f"archive segment {path} does not match the sha256 of its manifest")
     try:

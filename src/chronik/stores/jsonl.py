@@ -991,18 +991,10 @@ def _open_data_file(path: str) -> int:
             fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             return os.open(path, flags)
-        _fsync_directory(os.path.dirname(os.path.abspath(path)))
+        REAL.fsync_directory(path)
         return fd
     except OSError as exc:
         raise _storage_error(exc, f"cannot open {path}") from exc
-
-
-def _fsync_directory(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_all(fd: int, payload: bytes, path: str, files: FileSystem = REAL) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import msgspec
 
 from chronik.domains.extensions.events import CLI_VERSION, Envelope, event_fields, version_of
+from chronik.fileio import write_file_durably
 
 DEFAULT_PATH = "~/.sindri/status_ledger.jsonl"
 # Bad lines kept in a report are cut to this many characters.
@@ -439,17 +440,8 @@ class SindriFile:
                 if data and not data.endswith(b"\n"):
                     data += b"\n"  # a torn tail is kept, as a line of its own, for doctor to report
                 kept, result = decide(parse_lines(data), data)
-                temp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-                temp_fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-                try:
-                    view = memoryview(kept)
-                    while view:
-                        view = view[os.write(temp_fd, view):]
-                    os.fsync(temp_fd)
-                finally:
-                    os.close(temp_fd)
-                os.replace(temp, self.path)
-                _fsync_directory(self.path)
+                # Rewritten under the same flock appenders take; they re-check the inode.
+                write_file_durably(self.path, kept)
                 return result
             finally:
                 os.close(fd)
@@ -510,9 +502,3 @@ def _read_fd(fd: int) -> bytes:
         offset += len(chunk)
 
 
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
