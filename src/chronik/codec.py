@@ -41,6 +41,8 @@ def canonical_json(value: Any, field: str, max_depth: int) -> bytes:
     if not isinstance(value, dict):
         raise ValidationError(field, f"must be a JSON object, got {type(value).__name__}",
                               "pass a dict such as {\"key\": \"value\"}")
+    if not value:
+        return b"{}"  # the usual meta, on every append: nothing to walk or encode
     if not _is_plain_json(value, 1, max_depth):
         _check_json_value(value, field, 1, max_depth)  # finds the problem and names its path
     try:

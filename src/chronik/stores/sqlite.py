@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,21 +112,28 @@ class SQLiteStore(Store):
     # ------------------------------------------------------------ connections
 
     def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
+        """This thread's connection for reads and writes."""
+        return getattr(self._local, "conn", None) or self._open_connection("conn", self._configure)
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        conn.execute(f"PRAGMA synchronous = {DURABILITY_SYNC[self.durability]}")
+        conn.execute("PRAGMA mmap_size = 268435456")
+        conn.create_function("chronik_text", 4, _text_contains, deterministic=True)
+
+    def _open_connection(self, slot: str, configure: Callable[[sqlite3.Connection], None] | None
+                         ) -> sqlite3.Connection:
+        """A new connection kept per thread under `slot`, closed with the store."""
         if self._closed:
             raise StorageError("the ledger is closed; open it again")
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=self.busy_timeout_ms / 1000, cached_statements=256)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute(f"PRAGMA synchronous = {DURABILITY_SYNC[self.durability]}")
-            conn.execute("PRAGMA mmap_size = 268435456")
-            conn.create_function("chronik_text", 4, _text_contains, deterministic=True)
+            if configure is not None:
+                configure(conn)
         except sqlite3.Error as exc:
             raise _storage_error(exc, f"cannot open {self.path}") from exc
-        self._local.conn = conn
+        setattr(self._local, slot, conn)
         with self._connections_lock:
             self._all_connections.append(conn)
         return conn
@@ -399,20 +406,9 @@ class SQLiteStore(Store):
                     break
 
     def _watcher(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "watcher", None)
-        if conn is not None:
-            return conn
-        if self._closed:
-            raise StorageError("the ledger is closed; open it again")
-        try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=self.busy_timeout_ms / 1000)
-        except sqlite3.Error as exc:
-            raise _storage_error(exc, f"cannot open {self.path}") from exc
-        self._local.watcher = conn
-        with self._connections_lock:
-            self._all_connections.append(conn)
-        return conn
+        """This thread's read-only connection for PRAGMA data_version: it must never write, or
+        its own commits would not count as changes."""
+        return getattr(self._local, "watcher", None) or self._open_connection("watcher", None)
 
     @staticmethod
     def _data_version(conn: sqlite3.Connection) -> int:
