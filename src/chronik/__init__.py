@@ -9,31 +9,43 @@
             print(event.version, event.type, event.data)
 """
 
-from chronik.errors import (
-    ChronikError,
-    ConcurrencyError,
-    DuplicateIdError,
-    IntegrityError,
-    LimitExceeded,
-    NotFound,
-    StorageError,
-    StoreBusy,
-    ValidationError,
-)
-from chronik.ledger import Ledger, open_ledger
-from chronik.limits import Limits
-from chronik.model import (
-    AppendResult,
-    Event,
-    Expect,
-    Filter,
-    Head,
-    NewEvent,
-    Page,
-    Problem,
-    StreamInfo,
-    VerifyReport,
-)
+from typing import TYPE_CHECKING
+
+from chronik.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names below, for type checkers; at run time they load on first use
+    from chronik.derive.delivery import CircuitBreaker, RetryPolicy
+    from chronik.derive.diff import Cause, Change, Diff
+    from chronik.derive.projections import Projection, ProjectionRunner
+    from chronik.derive.reducer import Reducer, UnhandledEvent, handles
+    from chronik.derive.replay import ReplayResult
+    from chronik.derive.snapshots import Snapshot
+    from chronik.derive.subscriptions import Subscription
+    from chronik.errors import (
+        ChronikError,
+        ConcurrencyError,
+        DuplicateIdError,
+        IntegrityError,
+        LimitExceeded,
+        NotFound,
+        StorageError,
+        StoreBusy,
+        ValidationError,
+    )
+    from chronik.ledger import Ledger, open_ledger
+    from chronik.limits import Limits
+    from chronik.model import (
+        AppendResult,
+        Event,
+        Expect,
+        Filter,
+        Head,
+        NewEvent,
+        Page,
+        Problem,
+        StreamInfo,
+        VerifyReport,
+    )
 
 __version__ = "0.1.0"
 
@@ -75,9 +87,17 @@ __all__ = [
     "open_ledger",
 ]
 
-# The derive services (reducers, replay, subscriptions, projections) load on first use, so that
-# `import chronik` and commands that only read stay fast (DESIGN section 4).
+# Every public name loads on first use (PEP 562), so `import chronik` costs nothing: a command
+# that only reads starts fast, and a Ctrl-C during start-up lands in the CLI's own handler.
 _LAZY = {
+    **{name: "chronik.errors" for name in ("ChronikError", "ConcurrencyError", "DuplicateIdError",
+                                           "IntegrityError", "LimitExceeded", "NotFound", "StorageError",
+                                           "StoreBusy", "ValidationError")},
+    "Ledger": "chronik.ledger",
+    "open_ledger": "chronik.ledger",
+    "Limits": "chronik.limits",
+    **{name: "chronik.model" for name in ("AppendResult", "Event", "Expect", "Filter", "Head", "NewEvent",
+                                          "Page", "Problem", "StreamInfo", "VerifyReport")},
     "CircuitBreaker": "chronik.derive.delivery",
     "RetryPolicy": "chronik.derive.delivery",
     "Cause": "chronik.derive.diff",
@@ -94,13 +114,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'chronik' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)

@@ -110,11 +110,6 @@ class ChainChecker:
         """Require `hash_hex` at `position` (reported as `<label>_mismatch` when it differs)."""
         self.pins[position] = (hash_hex, label)
 
-    def unreached_pins(self) -> list[tuple[int, str, str]]:
-        """Pins beyond the end of the walk: (position, hash, label)."""
-        return [(position, hash_hex, label) for position, (hash_hex, label) in sorted(self.pins.items())
-                if position > self.prev_position]
-
     def check_all(self, events: Iterable[Event]) -> ChainChecker:
         for event in events:
             self.check(event)

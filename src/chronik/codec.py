@@ -26,7 +26,6 @@ GENESIS_HASH = "0" * 64
 
 _encode = msgspec.json.Encoder(order="sorted").encode
 _decode_object = msgspec.json.Decoder(dict).decode
-_decode_any = msgspec.json.Decoder().decode
 
 
 # ---------------------------------------------------------------- canonical JSON
@@ -116,10 +115,6 @@ def _is_plain_json(value: Any, depth: int, max_depth: int) -> bool:
 decode_object = _decode_object
 
 
-def decode_json(raw: bytes | str) -> Any:
-    return _decode_any(raw)
-
-
 def encode_json(value: Any) -> bytes:
     """Sorted-key compact JSON for values chronik itself produces (records, reports)."""
     return _encode(value)
@@ -155,7 +150,12 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
         seen: set[str] = set()
-        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        duplicate = None
+        for key, _ in pairs:
+            if key in seen:
+                duplicate = key
+                break
+            seen.add(key)
         raise ValidationError("json", f"duplicate key {duplicate!r}", "give each key once")
     return result
 

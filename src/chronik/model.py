@@ -119,3 +119,43 @@ class VerifyReport(msgspec.Struct, frozen=True):
     problems: list[Problem]
     head: Head | None = None
     notes: list[str] = msgspec.field(default_factory=list)
+
+
+# ---------------------------------------------------------------- validated input, as stores receive it
+# Built by chronik.rules from what callers pass; every store takes these and only these.
+
+
+class PendingEvent(msgspec.Struct, frozen=True):
+    """A validated event waiting for its position: data and meta are canonical JSON bytes."""
+
+    type: str
+    id: str
+    time: str
+    data: bytes
+    meta: bytes
+    id_given: bool
+
+
+class StreamBatch(msgspec.Struct, frozen=True):
+    stream: str
+    expect: Expectation
+    events: list[PendingEvent]
+
+
+class ReadFilter(msgspec.Struct, frozen=True):
+    """A Filter after validation: times canonical, text lower-cased, empty lists dropped."""
+
+    streams: tuple[str, ...] | None = None
+    categories: tuple[str, ...] | None = None
+    types: tuple[str, ...] | None = None
+    since: str | None = None
+    until: str | None = None
+    text: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.streams or self.categories or self.types or self.since or self.until
+                    or self.text)
+
+
+NO_FILTER = ReadFilter()
