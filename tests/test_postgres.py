@@ -30,7 +30,8 @@ import chronik
 from chronik import NewEvent, codec
 from chronik.model import Expect
 from chronik.stores.base import PendingEvent, StreamBatch
-from chronik.stores.postgres import append_params, split_url
+from chronik.stores.postgres_pool import split_url
+from chronik.stores.postgres_writes import append_params
 
 from support.postgres_server import shared_server, start_throwaway, stop_throwaway
 

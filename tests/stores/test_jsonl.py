@@ -1,5 +1,6 @@
-"""The JSON Lines store beyond the shared contract: its line format and batch framing, torn-tail
-repair, refusal of corruption in the middle, several writers on one file, and compaction.
+"""The JSON Lines store beyond the shared contract: its line format and batch framing, torn tails
+(never touched by reads, reported by check_storage, quarantined by the next write), refusal of
+corruption in the middle, several writers on one file, and compaction.
 
 Randomised tests print their seed; rerun one with CHRONIK_TEST_SEED=<seed>.
 """
@@ -17,8 +18,11 @@ import pytest
 
 import chronik
 from chronik import Expect, IntegrityError, NewEvent, StorageError
-from chronik.stores import jsonl
+from chronik.stores.base import StorageFinding
 from chronik.stores.jsonl import JsonlStore
+from chronik.stores.jsonl import read as jsonl_read
+from chronik.stores.jsonl import scan as jsonl_scan
+from chronik.stores.jsonl import store as jsonl_store
 
 # ---------------------------------------------------------------- helpers
 
@@ -60,19 +64,32 @@ def commit_ends(raw: bytes) -> list[tuple[int, int]]:
     return ends
 
 
-def reopen_and_check(path: Path, expected: list[dict], raw_expected: bytes) -> JsonlStore:
-    """Reopen `path`: it must hold exactly `expected`, byte for byte `raw_expected`, then take
-    one more append and verify."""
+def quarantined(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(path.name + ".quarantine-*"))
+
+
+def reopen_and_check(path: Path, expected: list[dict], raw_expected: bytes
+                     ) -> tuple[JsonlStore, list[StorageFinding]]:
+    """Reopen a damaged `path`: reads serve exactly `expected` and change no byte; check_storage
+    reports what it finds (returned); the next append repairs the file to `raw_expected` plus
+    its own line (and serves all of it), and verify passes."""
+    damaged = path.read_bytes()
     ledger = chronik.open_ledger(url_of(path))
     try:
-        assert path.read_bytes() == raw_expected
         assert [event.to_dict() for event in ledger.read_all()] == expected
-        result = ledger.append("after:repair", [NewEvent("appended")])
-        assert result.first_position == len(expected) + 1
+        assert ledger.head().position == len(expected) and ledger.stats()["events"] == len(expected)
+        findings = ledger.store.check_storage()
+        assert path.read_bytes() == damaged, "reading or checking changed the file"
+        kept = raw_expected.count(b"\n")  # what the repair keeps: more than served, when only a
+        result = ledger.append("after:repair", [NewEvent("appended")])  # newline was missing
+        assert result.first_position == kept + 1
+        repaired = path.read_bytes()
+        assert repaired.startswith(raw_expected) and repaired.count(b"\n") == kept + 1
+        assert ledger.store.check_storage() == []
         report = ledger.verify()
         assert report.ok, report.problems
-        assert report.checked == len(expected) + 1
-        return ledger.store
+        assert report.checked == kept + 1
+        return ledger.store, findings
     finally:
         ledger.close()
 
@@ -136,8 +153,8 @@ def test_unopenable_path_is_a_storage_error(tmp_path):
 
 def test_scanning_and_reading_across_chunk_boundaries(sample, monkeypatch):
     path, _raw, events = sample
-    monkeypatch.setattr(jsonl, "SCAN_CHUNK_BYTES", 37)
-    monkeypatch.setattr(jsonl, "READ_CHUNK_BYTES", 1)
+    monkeypatch.setattr(jsonl_scan, "SCAN_CHUNK_BYTES", 37)
+    monkeypatch.setattr(jsonl_read, "READ_CHUNK_BYTES", 1)
     with chronik.open_ledger(url_of(path)) as ledger:
         assert [event.to_dict() for event in ledger.read_all()] == events
         backwards = [event.to_dict() for event in ledger.read_stream("order:2", backwards=True)]
@@ -156,36 +173,53 @@ def test_truncation_at_every_byte_of_the_last_commits(sample):
     for cut in range(sweep_from, len(raw) + 1):
         # A commit is kept when everything but (at most) its final newline survived.
         kept_end, kept_events = max(end for end in ends if end[0] - 1 <= cut)
+        served = kept_events if cut >= kept_end else max(e for e in ends if e[0] <= cut)[1]
+        for old in quarantined(path):
+            old.unlink()
         path.write_bytes(raw[:cut])
-        store = reopen_and_check(path, events[:kept_events], raw[:kept_end])
+        store, findings = reopen_and_check(path, events[:served], raw[:kept_end])
         if cut == kept_end:
-            assert store.repairs == [], cut
-        elif cut == kept_end - 1:
-            assert len(store.repairs) == 1 and "newline" in store.repairs[0], cut
+            assert store.repairs == findings == [], cut
+        elif cut == kept_end - 1:  # only the newline is missing: reads wait, the repair keeps it
+            assert [f.detail["missing_newline"] for f in findings] == [True], cut
+            assert len(store.repairs) == 1 and "newline" in store.repairs[0].message, cut
+            assert quarantined(path) == [], cut
         else:
-            assert store.repairs == [f"{path}: truncated {cut - kept_end} bytes of an incomplete "
-                                     f"record or commit after line {kept_events}"], cut
+            [finding] = findings
+            assert finding.code == "torn_tail" and finding.detail["start"] == kept_end, cut
+            assert finding.detail["end"] == cut and finding.detail["bytes"] == cut - kept_end, cut
+            [repair] = store.repairs
+            [quarantine] = quarantined(path)
+            assert repair.detail["quarantine"] == str(quarantine) and str(quarantine) in repair.message
+            assert quarantine.read_bytes() == raw[kept_end:cut], cut  # the exact bytes cut
 
 
 def test_complete_last_record_without_newline_is_kept(sample, caplog):
     path, raw, events = sample
     path.write_bytes(raw[:-1])
     with caplog.at_level(logging.WARNING, logger="chronik"):
-        store = reopen_and_check(path, events, raw)
-    assert store.repairs == [f"{path}: added the missing newline at the end of line 8"]
+        store, findings = reopen_and_check(path, events[:5], raw)
+    assert findings[0].detail["commit_events"] == 3 and findings[0].detail["missing_newline"]
+    assert [repair.message for repair in store.repairs] == [
+        f"{path}: added the missing newline at the end of line 8, keeping the last commit (3 event(s))"]
     assert "missing newline" in caplog.text
 
 
 @pytest.mark.parametrize("tail", [b"\0", b"\0" * 4096, b"\n", b"\n\n\0\0", b"{", b'{"position":9',
                                   b"garbage\n", b"\xff\xfe\n\x00"])
-def test_junk_tails_are_cut_off(sample, tail, caplog):
+def test_junk_tails_are_quarantined_by_the_next_write(sample, tail, caplog):
     path, raw, events = sample
     path.write_bytes(raw + tail)
     with caplog.at_level(logging.WARNING, logger="chronik"):
-        store = reopen_and_check(path, events, raw)
-    assert store.repairs == [f"{path}: truncated {len(tail)} bytes of an incomplete record or "
-                             f"commit after line 8"]
-    assert "truncated" in caplog.text
+        store, findings = reopen_and_check(path, events, raw)
+    assert [(f.code, f.detail["start"], f.detail["bytes"]) for f in findings] == [("torn_tail", len(raw), len(tail))]
+    [quarantine] = quarantined(path)
+    assert [repair.message for repair in store.repairs] == [
+        f"{path}: moved bytes {len(raw)}..{len(raw) + len(tail)} ({len(tail)} bytes, "
+        f"{findings[0].detail['records']} line(s), not a complete commit) after line 8 (position 8) "
+        f"to {quarantine}"]
+    assert quarantine.read_bytes() == tail
+    assert "moved bytes" in caplog.text
 
 
 def test_random_garbage_and_zero_tails(sample):
@@ -199,9 +233,13 @@ def test_random_garbage_and_zero_tails(sample):
         size = rng.choice([1, 2, 17, 512, 5000])
         # No "}" in the junk: it could complete a cut record, which is then rightly kept.
         junk = bytes(size) if rng.random() < 0.3 else rng.randbytes(size).replace(b"}", b"~")
+        for old in quarantined(path):
+            old.unlink()
         path.write_bytes(raw[:cut] + junk)
-        store = reopen_and_check(path, events[:kept_events], raw[:kept_end])
-        assert len(store.repairs) == 1 and "truncated" in store.repairs[0]
+        store, findings = reopen_and_check(path, events[:kept_events], raw[:kept_end])
+        assert len(findings) == 1 and findings[0].detail["start"] == kept_end
+        assert len(store.repairs) == 1 and "moved bytes" in store.repairs[0].message
+        assert quarantined(path)[0].read_bytes() == raw[kept_end:cut] + junk
 
 
 def test_live_writer_repairs_a_torn_tail_left_by_a_dead_writer(sample):
@@ -214,7 +252,7 @@ def test_live_writer_repairs_a_torn_tail_left_by_a_dead_writer(sample):
             file.write(raw[ends[-2][0]:len(raw) - 30])
         assert ledger.head().position == 5  # a reader ignores the torn commit
         ledger.append("order:3", [NewEvent("created")])
-        assert len(ledger.store.repairs) == 1 and "after line 5" in ledger.store.repairs[0]
+        assert len(ledger.store.repairs) == 1 and "after line 5" in ledger.store.repairs[0].message
         assert [event.position for event in ledger.read_all()] == list(range(1, 7))
         assert ledger.verify().ok
 
@@ -396,7 +434,7 @@ def test_replaced_file_is_noticed_by_a_writer(sample):
 
 def test_replaced_file_is_noticed_by_a_reader(sample, monkeypatch):
     path, raw, events = sample
-    monkeypatch.setattr(jsonl, "READ_PAGE_ROWS", 2)
+    monkeypatch.setattr(jsonl_store, "READ_PAGE_ROWS", 2)
     with chronik.open_ledger(url_of(path)) as reader, chronik.open_ledger(url_of(path)) as writer:
         iterator = reader.read_all()  # a read started before the swap finishes on the old file
         first = next(iterator)

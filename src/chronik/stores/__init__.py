@@ -35,12 +35,18 @@ def file_path(url: str, scheme: str) -> tuple[str, dict[str, str]]:
         rest = rest[2:]
     if rest.startswith("/~"):
         rest = rest[1:]
+    elif rest.startswith("//"):  # sqlite:////abs/path: one root, not a POSIX "//" path
+        rest = "/" + rest.lstrip("/")
     if not rest:
         raise ValidationError("url", f"{url!r} names no file", f"use {scheme}///path/to/file")
     return os.path.expanduser(rest), dict(parse_qsl(query))
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, read_only: bool = False) -> Store:
+    """Open the store at `url`. With `read_only`, nothing is created or modified: a ledger that
+    does not exist raises NotFound ("no ledger at ...; append creates one"), files are opened
+    read-only (so a ledger on a read-only mount, a backup or an evidence copy can be read and
+    verified), and every write raises StorageError."""
     if url == "memory:" or url.startswith("memory:"):
         from chronik.stores.memory import MemoryStore
 
@@ -51,19 +57,20 @@ def open_store(url: str) -> Store:
         path, options = file_path(url, "sqlite:")
         return SQLiteStore(url, path, durability=options.pop("durability", "full"),
                            busy_timeout_ms=int(options.pop("busy_timeout_ms", 30_000)),
-                           **_no_more(options, url))
+                           read_only=read_only, **_no_more(options, url))
     if url.startswith("jsonl:"):
         from chronik.stores.jsonl import JsonlStore
 
         path, options = file_path(url, "jsonl:")
-        return JsonlStore(url, path, durability=options.pop("durability", "full"), **_no_more(options, url))
+        return JsonlStore(url, path, durability=options.pop("durability", "full"), read_only=read_only,
+                          **_no_more(options, url))
     if url.startswith(("postgresql:", "postgres:")):
         try:
             from chronik.stores.postgres import PostgresStore
         except ImportError as exc:
             raise ValidationError("url", f"PostgreSQL support is not installed ({exc.name})",
                                   "pip install 'chronik[postgres]'") from None
-        return PostgresStore(url)
+        return PostgresStore(url, read_only=read_only)
     raise ValidationError("url", f"no store for {url!r}",
                           "use memory:, sqlite:///path or jsonl:///path")
 

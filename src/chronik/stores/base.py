@@ -1,9 +1,11 @@
-"""The store contract: what every backend does, and the rules they all share.
+"""The store contract: what every backend does, and the narrow protocols services use.
 
 The ledger validates input and hands a store `StreamBatch`es of `PendingEvent`s whose data and
 meta are already canonical bytes. The store, under its own write lock, checks idempotency and
 expectations, assigns positions and versions, links each event into the hash chain
-(`codec.event_hash`) and makes the whole call durable at once, or writes nothing.
+(`codec.event_hash`) and makes the whole call durable at once, or writes nothing. The rules it
+applies under that lock are in `chronik.stores.write_rules`, the meaning of a filter in
+`chronik.stores.filters`, and what the SQL stores share in `chronik.stores.sql`.
 
 Every store passes the same suite, tests/contract/. A new store is a new module here plus a line
 in `chronik.stores.open_store` and in the contract parametrisation.
@@ -12,63 +14,51 @@ in `chronik.stores.open_store` and in the contract parametrisation.
 from __future__ import annotations
 
 import abc
+import errno
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from chronik import codec
-from chronik.errors import (
-    ConcurrencyError,
-    DuplicateIdError,
-    IntegrityError,
-    LimitExceeded,
-    StorageError,
-    ValidationError,
+from chronik.errors import LimitExceeded, StorageError, ValidationError
+from chronik.limits import DEFAULT_LIMITS, Limits
+from chronik.model import (  # PendingEvent, StreamBatch, ReadFilter: the core's, named here too
+    NO_FILTER,
+    AppendResult,
+    Event,
+    Head,
+    PendingEvent,
+    ReadFilter,
+    StreamBatch,
+    StreamInfo,
 )
-from chronik.model import AppendResult, Event, Expect, Expectation, Head, StreamInfo
+
+# Named here too, so a store imports its whole toolkit from one place.
+from chronik.stores.filters import category_bounds, matches, text_haystack
+from chronik.stores.write_rules import (
+    Link,
+    check_expectation,
+    check_import,
+    check_removal_rows,
+    link_batch,
+    reject_partial_replay,
+    replayed_result,
+)
+
+__all__ = ["NO_FILTER", "PendingEvent", "ReadFilter", "StreamBatch", "Store", "EventReader", "AuxRecords",
+           "EventStore", "Signer", "StoreOwner", "store_of", "limits_of", "ChangeSignal", "wait_for_head",
+           "environment_error", "category_bounds", "matches", "text_haystack", "Link", "check_expectation",
+           "check_import", "check_removal_rows", "link_batch", "reject_partial_replay", "replayed_result"]
+
+# signer(hash) -> sig: computes an event's signature from its hash (chronik.integrity.signing).
+# It travels with each append, so two ledgers over one store each sign with their own key.
+Signer = Callable[[str], str]
 
 # Rows fetched per round trip by stores that page their reads.
 READ_PAGE_ROWS = 1_000
 # How often Store.wait_for_change polls the head when a store has no cheaper signal.
 DEFAULT_CHANGE_POLL_S = 0.05
-
-
-class PendingEvent(msgspec.Struct, frozen=True):
-    """A validated event waiting for its position: data and meta are canonical JSON bytes."""
-
-    type: str
-    id: str
-    time: str
-    data: bytes
-    meta: bytes
-    id_given: bool
-
-
-class StreamBatch(msgspec.Struct, frozen=True):
-    stream: str
-    expect: Expectation
-    events: list[PendingEvent]
-
-
-class ReadFilter(msgspec.Struct, frozen=True):
-    """A Filter after validation: times canonical, text lower-cased, empty lists dropped."""
-
-    streams: tuple[str, ...] | None = None
-    categories: tuple[str, ...] | None = None
-    types: tuple[str, ...] | None = None
-    since: str | None = None
-    until: str | None = None
-    text: str | None = None
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.streams or self.categories or self.types or self.since or self.until
-                    or self.text)
-
-
-NO_FILTER = ReadFilter()
 
 
 class AuxChange(msgspec.Struct, frozen=True):
@@ -101,18 +91,106 @@ def check_aux_changes(changes: Sequence[AuxChange]) -> list[AuxChange]:
     return changes
 
 
+class StorageFinding(msgspec.Struct, frozen=True, kw_only=True):
+    """One thing a store's own check found wrong with its files (or repaired).
+
+    `code` is stable for scripts (torn_tail, cut_tail, engine_check, unreadable); `message` is the
+    engine's or the store's own words; `detail` carries what locates it (byte ranges, record
+    counts, the quarantine file)."""
+
+    code: str
+    message: str
+    detail: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class SchemaUpgrade(msgspec.Struct, frozen=True, kw_only=True):
+    """What `Store.upgrade` did: the migrations applied and the schema version now."""
+
+    kind: str
+    applied: list[int]
+    schema_version: int | None
+    message: str
+    schema: str | None = None
+
+
+class EventReader(Protocol):
+    """What services that read events need of a store (replay, verify, export, copy, follow)."""
+
+    url: str
+
+    def read_stream(self, stream: str, start: int, end: int | None, backwards: bool,
+                    limit: int | None) -> Iterator[Event]: ...
+
+    def read_all(self, after: int, limit: int | None, filter: ReadFilter,
+                 until_position: int | None = None) -> Iterator[Event]: ...
+
+    def count(self, filter: ReadFilter, after: int = 0) -> int: ...
+
+    def head(self) -> Head: ...
+
+    def wait_for_change(self, known_position: int, timeout_s: float) -> bool: ...
+
+
+class AuxRecords(Protocol):
+    """What services that keep derived data need of a store (snapshots, checkpoints, parked
+    events, read models, retention policies), with the change signal that wakes them."""
+
+    def aux_get(self, kind: str, key: str) -> bytes | None: ...
+
+    def aux_range(self, kind: str, low: str = "", high: str | None = None, reverse: bool = False,
+                  limit: int | None = None) -> list[tuple[str, bytes]]: ...
+
+    def aux_write(self, changes: Sequence[AuxChange]) -> None: ...
+
+    def wait_for_change(self, known_position: int, timeout_s: float) -> bool: ...
+
+
+class EventStore(EventReader, AuxRecords, Protocol):
+    """Both: what a service that reads events and keeps derived data needs."""
+
+
+class StoreOwner(Protocol):
+    """Anything that holds a store, the limits its input is checked against and what signs its
+    appends (the Ledger facade does). Services accept one wherever they accept a store, so
+    callers can pass either, while the services themselves know nothing above this layer."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def limits(self) -> Limits: ...
+
+    @property
+    def signer(self) -> Signer | None: ...
+
+
+def store_of(source: Store | StoreOwner) -> Store:
+    """The store behind `source` (a store, or an owner of one)."""
+    return source if isinstance(source, Store) else source.store
+
+
+def limits_of(source: Store | StoreOwner) -> Limits:
+    """The limits that apply to input for `source` (the defaults for a bare store)."""
+    return DEFAULT_LIMITS if isinstance(source, Store) else source.limits
+
+
+def signer_of(source: Store | StoreOwner) -> Signer | None:
+    """What signs appends made for `source` (nothing for a bare store)."""
+    return None if isinstance(source, Store) else source.signer
+
+
 class Store(abc.ABC):
     """One backend. Methods are safe to call from several threads."""
 
     url: str
-    # signer(hash) -> sig, or None: set by the Ledger from its keyring. A store that has one
-    # signs every event it appends, under its write lock, right after linking its hash
-    # (chronik.integrity.signing; docs/adr/0009).
-    signer: Callable[[str], str] | None = None
+    # The file the ledger lives in, for stores that have one (archives and sidecars go beside it).
+    path: str | None = None
 
     @abc.abstractmethod
-    def append(self, batches: Sequence[StreamBatch]) -> dict[str, AppendResult]:
-        """Record all batches atomically and durably, or raise and record nothing."""
+    def append(self, batches: Sequence[StreamBatch], signer: Signer | None = None) -> dict[str, AppendResult]:
+        """Record all batches atomically and durably, or raise and record nothing. With a
+        `signer`, every event is signed under the write lock right after its hash is linked
+        (docs/adr/0009)."""
 
     @abc.abstractmethod
     def import_events(self, events: Sequence[Event]) -> None:
@@ -181,204 +259,95 @@ class Store(abc.ABC):
     def close(self) -> None:
         """Release files and connections. Further calls raise StorageError."""
 
+    # Optional capabilities: every store has them, with these defaults.
+
+    def ledger_id(self) -> str | None:
+        """A stable id of this ledger (anchors carry it), or None for a store that keeps none."""
+        return None
+
+    def upgrade(self) -> SchemaUpgrade:
+        """Apply pending schema migrations (safe to run twice); what was done."""
+        return SchemaUpgrade(kind=self.kind, applied=[], schema_version=None,
+                             message="nothing to upgrade: this store has no schema")
+
+    def check_storage(self, thorough: bool = False) -> list[StorageFinding]:
+        """The storage engine's own check of its files (SQLite's quick_check, or integrity_check
+        when `thorough`; a JSONL torn or cut tail), read-only: what is wrong, or [] when nothing
+        is. `verify` reports each finding as a failed check."""
+        return []
+
+    def repair(self) -> list[StorageFinding]:
+        """Repair what `check_storage` finds that can be repaired without losing a committed
+        event (a JSONL torn tail: its bytes are moved to a quarantine file, never destroyed);
+        what was repaired. Stores with nothing to repair return []."""
+        return []
+
+    @property
+    def kind(self) -> str:
+        """The store's scheme: memory, sqlite, jsonl or postgresql."""
+        return self.url.split(":", 1)[0]
+
     # Live change detection, for subscriptions (chronik.derive.subscriptions).
 
     def wait_for_change(self, known_position: int, timeout_s: float) -> bool:
         """Wait until the head is past `known_position` or `timeout_s` passes; True when it is.
 
         A hint only: callers always resume by position (head, then read_all up to it), so a
-        spurious True or a missed wake-up costs a round trip, never an event. Each store
-        overrides this with its cheap signal; this default polls the head."""
-        deadline = time.monotonic() + max(timeout_s, 0.0)
-        while True:
-            if self.head().position > known_position:
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            time.sleep(min(DEFAULT_CHANGE_POLL_S, remaining))
+        spurious True or a missed wake-up costs a round trip, never an event. The loop is
+        `wait_for_head`; each store brings its cheap signal (`change_signal`)."""
+        return wait_for_head(lambda: self.head().position, known_position, timeout_s,
+                             self.change_signal())
+
+    def change_signal(self) -> ChangeSignal:
+        """A signal armed now: what tells `wait_for_change` that the head may have moved since.
+        This default has no signal and polls."""
+        return PollingSignal()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.url}>"
 
 
-# ---------------------------------------------------------------- rules shared by every store
+# ---------------------------------------------------------------- waiting for a change
 
 
-def check_expectation(stream: str, expect: Expectation, current_version: int) -> None:
-    """Raise ConcurrencyError unless `current_version` (0 = no stream) meets `expect`."""
-    if expect is Expect.ANY:
-        return
-    if expect is Expect.NO_STREAM:
-        ok = current_version == 0
-    elif expect is Expect.EXISTS:
-        ok = current_version > 0
-    else:
-        ok = current_version == expect
-    if not ok:
-        raise ConcurrencyError(stream, expect, current_version or None)
+class ChangeSignal(Protocol):
+    """A store's cheap "something was committed" signal, armed when it was made (before the
+    head is first read, so a commit in between is never missed)."""
+
+    def wait(self, known_position: int, timeout_s: float) -> bool:
+        """Block for at most `timeout_s`; True when the head may now be past `known_position`
+        (re-read it), False when nothing happened."""
+        ...
 
 
-def replayed_result(batch: StreamBatch, recorded: list[Event | None]) -> AppendResult | None:
-    """Idempotency: decide what a batch whose ids may already be recorded means.
+class PollingSignal:
+    """No signal at all: every short sleep says "look again"."""
 
-    `recorded[i]` is the stored event with the id of `batch.events[i]`, or None. Returns the
-    original result when every event is already recorded with identical content (a retry),
-    None when none is recorded (a new append), and raises DuplicateIdError otherwise.
-    """
-    if all(event is None for event in recorded):
-        return None
-    for index, (pending, event) in enumerate(zip(batch.events, recorded, strict=True)):
-        field = f"{batch.stream}.events[{index}].id"
-        if event is None:
-            raise DuplicateIdError(field, "this batch mixes ids already recorded with new ones",
-                                   "retry the original batch unchanged, or use fresh ids")
-        if (event.stream != batch.stream or event.type != pending.type
-                or codec.encode_json(event.data) != pending.data
-                or codec.encode_json(event.meta) != pending.meta):
-            raise DuplicateIdError(field, f"id {pending.id!r} is already recorded at position "
-                                   f"{event.position} with different content",
-                                   "use a fresh id for a different event")
-    positions = [event.position for event in recorded if event is not None]
-    versions = [event.version for event in recorded if event is not None]
-    return AppendResult(min(positions), max(positions), max(versions), [p.id for p in batch.events])
+    def wait(self, known_position: int, timeout_s: float) -> bool:
+        time.sleep(min(DEFAULT_CHANGE_POLL_S, timeout_s))
+        return True
 
 
-class Link(msgspec.Struct, frozen=True, array_like=True):
-    """Where a pending event lands: its position, version, the hash before it and its own, and
-    its signature when the store has a signer."""
-
-    position: int
-    version: int
-    prev: str
-    hash: str
-    sig: str | None = None
-
-
-def reject_partial_replay(replayed: dict[str, AppendResult], fresh: Sequence[StreamBatch]) -> None:
-    """A call whose events are partly recorded already is not a retry of one atomic append."""
-    if replayed and fresh:
-        raise DuplicateIdError(f"{fresh[0].stream}.events[0].id",
-                               f"streams {sorted(replayed)} are already recorded with these ids but "
-                               f"{fresh[0].stream!r} is not",
-                               "retry the original call unchanged, or use fresh ids")
+def wait_for_head(head_position: Callable[[], int], known_position: int, timeout_s: float,
+                  signal: ChangeSignal) -> bool:
+    """The one waiting loop of every store: True as soon as `head_position()` is past
+    `known_position`, False when `timeout_s` passes first. The head is read once at the start
+    and then only when `signal` says it may have moved."""
+    deadline = time.monotonic() + max(timeout_s, 0.0)
+    while True:
+        if head_position() > known_position:
+            return True
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if signal.wait(known_position, remaining):
+                break
 
 
-def link_batch(stream: str, events: Sequence[PendingEvent], first_position: int,
-               first_version: int, prev_hash: str,
-               signer: Callable[[str], str] | None = None) -> list[Link]:
-    """Assign positions, versions and chain hashes (and signatures, with a signer) to one
-    stream's pending events."""
-    links: list[Link] = []
-    position, version, prev = first_position, first_version, prev_hash
-    for pending in events:
-        digest = codec.event_hash(position, stream, version, pending.type, pending.id,
-                                  pending.time, pending.data, pending.meta, prev)
-        links.append(Link(position, version, prev, digest, None if signer is None else signer(digest)))
-        position, version, prev = position + 1, version + 1, digest
-    return links
-
-
-def check_removal_rows(head_position: int, older_kept: int, doomed: Sequence[int]) -> None:
-    """The rules of `Store.remove_events` for the SQL stores, from what they counted."""
-    if head_position and head_position in doomed:
-        raise ValidationError("positions", f"position {head_position} is the head, which retention "
-                              "never removes", "leave the newest event in place")
-    if older_kept:
-        raise ValidationError("positions", f"{older_kept} live events are older than removed events "
-                              "of their streams; only a prefix of each stream may be removed",
-                              "remove a prefix of each stream")
-
-
-def check_import(events: Sequence[Event], head: Head, current_version: Callable[[str], int],
-                 id_recorded: Callable[[str], bool] | None = None) -> dict[str, Event]:
-    """The rules of `Store.import_events`, checked under the store's write lock.
-
-    The first event must follow `head` (position + 1, prev = head hash); positions and prev links
-    are contiguous; each event has its stream's next version (`current_version(stream)`, 0 for a
-    new stream); no id repeats or, when `id_recorded` is given, is already recorded. Raises
-    IntegrityError naming the first position at fault. Returns each stream's last event."""
-    position, prev = head.position, head.hash
-    versions: dict[str, int] = {}
-    last_of_stream: dict[str, Event] = {}
-    ids: set[str] = set()
-    for event in events:
-        if event.position != position + 1:
-            raise IntegrityError(f"import: position {event.position} does not follow {position}; "
-                                 f"expected {position + 1} (nothing was imported)")
-        if event.prev != prev:
-            raise IntegrityError(f"import: position {event.position} has prev {event.prev[:16]}..., "
-                                 f"not the hash {prev[:16]}... of position {position} "
-                                 f"(nothing was imported)")
-        current = versions.get(event.stream)
-        if current is None:
-            current = current_version(event.stream)
-        if event.version != current + 1:
-            raise IntegrityError(f"import: position {event.position} is {event.stream} version "
-                                 f"{event.version}; expected {current + 1} (nothing was imported)")
-        if event.id in ids or (id_recorded is not None and id_recorded(event.id)):
-            raise IntegrityError(f"import: position {event.position} has id {event.id!r}, which is "
-                                 f"already recorded (nothing was imported)")
-        ids.add(event.id)
-        versions[event.stream] = event.version
-        last_of_stream[event.stream] = event
-        position, prev = event.position, event.hash
-    return last_of_stream
-
-
-def keyset_pages(fetch_page: Callable[[int, int], list[tuple]], cursor: int,
-                 next_cursor: Callable[[tuple], int], limit: int | None, page_rows: int,
-                 decode: Callable[[tuple], Event]) -> Iterator[Event]:
-    """Keyset pagination shared by the SQL stores: `fetch_page(cursor, n)` returns up to n rows
-    after `cursor`; `next_cursor(last_row)` moves past a page. No cursor stays open between
-    pages, and only one page of rows is held at a time."""
-    remaining = limit if limit is not None else 2**62
-    while remaining > 0:
-        page = min(page_rows, remaining)
-        rows = fetch_page(cursor, page)
-        fetched = len(rows)
-        if fetched:
-            cursor = next_cursor(rows[-1])
-        yield from map(decode, rows)
-        del rows  # one page in memory at a time, not two while the next is fetched
-        if fetched < page:
-            return
-        remaining -= fetched
-
-
-def event_from_row(row: tuple, _decode: Any = codec.decode_object) -> Event:
-    """An Event from a SQL row in EVENT_COLUMNS order (data/meta as JSON text). The hot path of
-    every SQL read: the decoder is bound once, and the usual empty meta skips it (a fresh dict
-    each time, as decoding gives)."""
-    meta = row[7]
-    return Event(row[0], row[1], row[2], row[3], row[4], row[5], _decode(row[6]),
-                 {} if meta == "{}" else _decode(meta), row[8], row[9], row[10])
-
-
-def category_bounds(category: str) -> tuple[str, str]:
-    """Stream names of a category sort in [low, high): 'order:' <= s < 'order;'."""
-    return f"{category}:", f"{category};"
-
-
-def text_haystack(type_: str, data: bytes | str, meta: bytes | str) -> str:
-    """What a text filter searches: type, data and meta JSON, lower-cased, fields kept apart."""
-    if isinstance(data, bytes):
-        data = data.decode()
-    if isinstance(meta, bytes):
-        meta = meta.decode()
-    return f"{type_}\x00{data}\x00{meta}".lower()
-
-
-def matches(event: Event, data_json: bytes, meta_json: bytes, filter: ReadFilter) -> bool:
-    """The filter predicate for stores that filter in Python (memory, jsonl)."""
-    if filter.streams and event.stream not in filter.streams:
-        return False
-    if filter.categories and event.stream.partition(":")[0] not in filter.categories:
-        return False
-    if filter.types and event.type not in filter.types:
-        return False
-    if filter.since and event.time < filter.since:
-        return False
-    if filter.until and event.time > filter.until:
-        return False
-    return not (filter.text and filter.text not in text_haystack(event.type, data_json, meta_json))
+def environment_error(exc: OSError, doing: str) -> StorageError:
+    """An operating-system error as one line naming the path, the reason and the errno
+    (`cannot create folder /x: Permission denied [EACCES]`), never a traceback."""
+    name = errno.errorcode.get(exc.errno, str(exc.errno)) if exc.errno else type(exc).__name__
+    where = f" {exc.filename}" if exc.filename else ""
+    return StorageError(f"{doing}{where}: {exc.strerror or exc} [{name}]")

@@ -1,4 +1,6 @@
-"""`memory:` — a store in process memory, for tests and throwaway work. One lock orders it."""
+"""`memory:` — a store in process memory, for tests and throwaway work. One lock orders it.
+
+It has nothing to create, so it opens the same way with or without `read_only`."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from chronik.model import AppendResult, Event, Head, StreamInfo
 from chronik.stores.base import (
     AuxChange,
     ReadFilter,
+    Signer,
     Store,
     StreamBatch,
     check_aux_changes,
@@ -46,7 +49,7 @@ class MemoryStore(Store):
 
     # ------------------------------------------------------------ writing
 
-    def append(self, batches: Sequence[StreamBatch]) -> dict[str, AppendResult]:
+    def append(self, batches: Sequence[StreamBatch], signer: Signer | None = None) -> dict[str, AppendResult]:
         with self._lock:
             self._check_open()
             results: dict[str, AppendResult] = {}
@@ -64,7 +67,7 @@ class MemoryStore(Store):
             staged: list[tuple[Event, bytes, bytes]] = []
             for batch in fresh:
                 version = self._versions.get(batch.stream, 0) + 1
-                links = link_batch(batch.stream, batch.events, position, version, prev, self.signer)
+                links = link_batch(batch.stream, batch.events, position, version, prev, signer)
                 for pending, link in zip(batch.events, links, strict=True):
                     event = Event(link.position, batch.stream, link.version, pending.type, pending.id,
                                   pending.time, codec.decode_object(pending.data),
@@ -155,7 +158,9 @@ class MemoryStore(Store):
             selected.reverse()
         if limit is not None:
             selected = selected[:limit]
-        return (self._events[p - 1] for p in selected)
+        events = self._events
+        # Live positions only: a stream's list never holds a removed event.
+        return (event for p in selected if (event := events[p - 1]) is not None)
 
     def read_all(self, after: int, limit: int | None, filter: ReadFilter,
                  until_position: int | None = None) -> Iterator[Event]:
@@ -236,11 +241,8 @@ class MemoryStore(Store):
                 else:
                     records[change.key] = bytes(change.value)
 
-    def wait_for_change(self, known_position: int, timeout_s: float) -> bool:
-        with self._changed:
-            return self._changed.wait_for(
-                lambda: self._closed or len(self._events) > known_position, max(timeout_s, 0.0)) \
-                and len(self._events) > known_position
+    def change_signal(self) -> _RecordedSignal:
+        return _RecordedSignal(self)
 
     def close(self) -> None:
         with self._changed:
@@ -250,3 +252,17 @@ class MemoryStore(Store):
     def _check_open(self) -> None:
         if self._closed:
             raise StorageError("the ledger is closed; open it again")
+
+
+class _RecordedSignal:
+    """The store's condition variable, notified whenever events are recorded (or it closes):
+    the wait re-checks under the lock, so a commit can never slip between check and sleep."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def wait(self, known_position: int, timeout_s: float) -> bool:
+        store = self._store
+        with store._changed:
+            return store._changed.wait_for(
+                lambda: store._closed or len(store._events) > known_position, timeout_s)

@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import hashlib
 
+import psycopg
+
 from chronik.codec import HASH_TAG
+from chronik.errors import StorageError
+
+# Any key that stays fixed identifies chronik's migration lock among other advisory locks.
+MIGRATION_LOCK_KEY = 0x63_68_72_6F_6E_69_6B  # "chronik"
 
 # Expectation codes passed to append_events (an exact version is passed as itself, >= 0).
 EXPECT_ANY = -1
@@ -260,6 +266,39 @@ MIGRATIONS.append(MIGRATIONS[0][MIGRATIONS[0].index("    CREATE FUNCTION"):]
                   .replace(_PASS_1, _FAST_PATH + _PASS_1, 1))
 
 
+# 4: the append of a signing ledger. The same append_events, then, per stream, the hashes of its
+# events that have no sig yet, so that the client computes the MACs from what this call returns
+# and sets them before COMMIT without another query (chronik.stores.postgres_writes).
+MIGRATIONS.append("""
+    CREATE FUNCTION {s}.append_events_for_signing(
+        p_streams text[], p_expects bigint[], p_counts int[],
+        p_types text[], p_ids text[], p_given boolean[], p_times text[], p_data text[], p_meta text[])
+    RETURNS TABLE (stream text, first_position bigint, last_position bigint, version bigint,
+                   unsigned_positions bigint[], unsigned_hashes text[])
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        appended record;
+    BEGIN
+        FOR appended IN SELECT * FROM {s}.append_events(p_streams, p_expects, p_counts, p_types, p_ids,
+                                                         p_given, p_times, p_data, p_meta) LOOP
+            stream := appended.stream; first_position := appended.first_position;
+            last_position := appended.last_position; version := appended.version;
+            -- By the primary key's range only (OFFSET 0 keeps the planner from scanning the
+            -- whole stream through its (stream, version) index), then this stream's events.
+            SELECT coalesce(array_agg(ev.position ORDER BY ev.position), '{{}}'),
+                   coalesce(array_agg(ev.hash ORDER BY ev.position), '{{}}')
+              INTO unsigned_positions, unsigned_hashes
+              FROM (SELECT r.position, r.hash, r.stream FROM {s}.events r
+                     WHERE r.position >= appended.first_position AND r.position <= appended.last_position
+                       AND r.sig IS NULL OFFSET 0) ev
+             WHERE ev.stream = appended.stream;
+            RETURN NEXT;
+        END LOOP;
+    END
+    $fn$;
+    """)
+
+
 def order_lock_key(schema: str) -> int:
     """The advisory lock key that orders appends to one schema: a stable signed 64-bit hash."""
     digest = hashlib.sha256(f"chronik.order:{schema}".encode()).digest()
@@ -272,3 +311,40 @@ def migration_sql(index: int, schema: str) -> str:
         s=f'"{schema}"', tag=_TAG_HEX, channel=f"'chronik_{schema}'", order_lock=order_lock_key(schema),
         any_=EXPECT_ANY, no_stream=EXPECT_NO_STREAM, exists=EXPECT_EXISTS,
     )
+
+
+# ---------------------------------------------------------------- applying them
+
+
+def schema_version(conn: psycopg.Connection, schema: str) -> int | None:
+    """The schema's version, or None when it holds no chronik ledger."""
+    found = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".schema_version',)).fetchone()
+    if found is None or found[0] is None:
+        return None
+    row = conn.execute(f'SELECT coalesce(max(version), 0) FROM "{schema}".schema_version').fetchone()
+    return int(row[0]) if row else 0
+
+
+def check_version(version: int, schema: str) -> None:
+    if version > len(MIGRATIONS):
+        raise StorageError(f"schema {schema} has version {version}, newer than this chronik "
+                           f"({len(MIGRATIONS)}); upgrade chronik")
+
+
+def migrate(conn: psycopg.Connection, schema: str) -> list[int]:
+    """Apply pending migrations in one transaction under the migration lock (safe to run twice,
+    and from several processes at once); the versions applied."""
+    s = f'"{schema}"'
+    applied: list[int] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.schema_version ("
+                     "version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+        current = schema_version(conn, schema) or 0
+        check_version(current, schema)
+        for index in range(current, len(MIGRATIONS)):
+            conn.execute(migration_sql(index, schema))
+            conn.execute(f"INSERT INTO {s}.schema_version (version) VALUES (%s)", (index + 1,))
+            applied.append(index + 1)
+    return applied

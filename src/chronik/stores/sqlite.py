@@ -4,6 +4,11 @@ Ordering: every append runs in `BEGIN IMMEDIATE`, which takes SQLite's single wr
 reading the head, so positions are assigned, hashed and committed in one order. WAL lets readers
 run while a writer commits; `synchronous=FULL` makes COMMIT fsync the WAL before returning.
 Positions come from an AUTOINCREMENT key, so a position is never reused even if rows go.
+
+Read-only (`read_only=True`): nothing is created; the file is opened with `mode=ro`, or
+`immutable=1` where not even its -shm file can be created (a read-only folder or mount), and
+every write raises StorageError. Opening, the schema and error mapping: sqlite_engine.py and
+sqlite_schema.py.
 """
 
 from __future__ import annotations
@@ -12,66 +17,36 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from chronik import codec
-from chronik.errors import StorageError, StoreBusy
+from chronik.errors import NotFound, StorageError, StoreBusy
 from chronik.model import AppendResult, Event, Head, StreamInfo
-from chronik.stores import aux_sqlite
+from chronik.stores import aux_sqlite, sqlite_engine, sqlite_schema
 from chronik.stores.base import (
     READ_PAGE_ROWS,
     AuxChange,
     ReadFilter,
+    SchemaUpgrade,
+    Signer,
+    StorageFinding,
     Store,
     StreamBatch,
-    category_bounds,
     check_aux_changes,
     check_expectation,
     check_import,
     check_removal_rows,
-    event_from_row,
-    keyset_pages,
+    environment_error,
     link_batch,
     reject_partial_replay,
     replayed_result,
     text_haystack,
 )
+from chronik.stores.sql import EventQueries, SqlDialect, event_from_row
 
-SCHEMA_VERSION = 2
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS chronik_meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS events (
-    position INTEGER PRIMARY KEY AUTOINCREMENT,
-    stream   TEXT NOT NULL,
-    version  INTEGER NOT NULL CHECK (version >= 1),
-    type     TEXT NOT NULL,
-    id       TEXT NOT NULL,
-    time     TEXT NOT NULL,
-    data     TEXT NOT NULL,
-    meta     TEXT NOT NULL,
-    prev     TEXT NOT NULL,
-    hash     TEXT NOT NULL,
-    sig      TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS events_stream_version ON events (stream, version);
-CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events (id);
-CREATE TABLE IF NOT EXISTS streams (
-    stream        TEXT PRIMARY KEY,
-    version       INTEGER NOT NULL,
-    last_position INTEGER NOT NULL,
-    last_type     TEXT NOT NULL,
-    last_time     TEXT NOT NULL
-) WITHOUT ROWID;
-"""
-
-HEAD = "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+SCHEMA_VERSION = sqlite_schema.SCHEMA_VERSION
 EVENT_COLUMNS = "position, stream, version, type, id, time, data, meta, prev, hash, sig"
 INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 UPSERT_STREAM = """
@@ -90,26 +65,84 @@ SELECT count(*) FROM events e JOIN reach r ON e.stream = r.stream
 """
 
 DURABILITY_SYNC = {"full": "FULL", "relaxed": "NORMAL"}
-# wait_for_change: how often it asks SQLite whether another connection committed.
-CHANGE_POLL_S = 0.002
+
+# The text filter runs in Python (chronik_text, registered on every connection) so that it
+# means exactly what it means in the memory and JSON Lines stores.
+SQLITE = SqlDialect(placeholder="?", array_params=False, collate="",
+                    text_match=lambda needle: ("chronik_text(type, data, meta, ?)", [needle]))
+QUERIES = EventQueries("events", "streams", EVENT_COLUMNS, SQLITE)
 
 
 class SQLiteStore(Store):
-    def __init__(self, url: str, path: str, durability: str = "full", busy_timeout_ms: int = 30_000) -> None:
+    # The ledger file (archives and sidecars go beside it); a SQLite ledger always has one.
+    path: str
+
+    def __init__(self, url: str, path: str, durability: str = "full", busy_timeout_ms: int = 30_000,
+                 read_only: bool = False) -> None:
         if durability not in DURABILITY_SYNC:
             raise StorageError(f"durability={durability!r} is not one of {sorted(DURABILITY_SYNC)}")
         self.url = url
         self.path = path
         self.durability = durability
         self.busy_timeout_ms = busy_timeout_ms
+        self.read_only = read_only
         self._local = threading.local()
         self._all_connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._closed = False
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._create_schema()
+        self._applied_at_open: list[int] = []
+        self._mode = "rw"
+        try:
+            if read_only:
+                self._open_read_only()
+            else:
+                try:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise environment_error(exc, "cannot create the folder of the ledger") from None
+                self._applied_at_open = self._create_schema()
+        except BaseException:
+            self.close()
+            raise
 
-    # ------------------------------------------------------------ connections
+    # ------------------------------------------------------------ opening
+
+    def _open_read_only(self) -> None:
+        try:
+            os.stat(self.path)
+        except FileNotFoundError:
+            raise NotFound(f"no ledger at {self.path}; append creates one") from None
+        except OSError as exc:
+            raise environment_error(exc, "cannot read the ledger") from None
+        try:
+            self._mode = sqlite_engine.read_only_mode(self.path, self.busy_timeout_ms)
+            sqlite_schema.check_readable(self._connection(), self.path)
+        except sqlite3.Error as exc:
+            raise sqlite_engine.sqlite_error(exc, "cannot open the ledger", self.path) from exc
+
+    def _create_schema(self) -> list[int]:
+        conn = self._connection()
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                # WAL is a property of the file; setting it needs a moment alone with the file.
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                if sqlite_schema.is_current(conn, self.path):
+                    return []  # the usual open: no write lock taken
+                with sqlite_engine.write_transaction(conn, self.path, "initialising the ledger",
+                                                     "nothing was written"):
+                    return sqlite_schema.migrate(conn, self.path)
+            except (sqlite3.OperationalError, StoreBusy) as exc:
+                # Another process is creating the same file: wait for it, within the timeout.
+                busy = isinstance(exc, StoreBusy) or sqlite_engine.is_busy(exc)
+                if not busy or time.monotonic() > deadline:
+                    if isinstance(exc, StoreBusy):
+                        raise
+                    raise sqlite_engine.sqlite_error(exc, "cannot initialise the ledger", self.path) from exc
+                time.sleep(0.01)
+            except sqlite3.Error as exc:
+                raise sqlite_engine.sqlite_error(exc, "cannot open the ledger", self.path) from exc
 
     def _connection(self) -> sqlite3.Connection:
         """This thread's connection for reads and writes."""
@@ -127,79 +160,30 @@ class SQLiteStore(Store):
         if self._closed:
             raise StorageError("the ledger is closed; open it again")
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=self.busy_timeout_ms / 1000, cached_statements=256)
+            conn = sqlite_engine.connect(self.path, self._mode, self.busy_timeout_ms)
             if configure is not None:
                 configure(conn)
         except sqlite3.Error as exc:
-            raise _storage_error(exc, f"cannot open {self.path}") from exc
+            raise sqlite_engine.sqlite_error(exc, "cannot open the ledger", self.path) from exc
         setattr(self._local, slot, conn)
         with self._connections_lock:
             self._all_connections.append(conn)
         return conn
 
-    def _create_schema(self) -> None:
-        conn = self._connection()
-        deadline = time.monotonic() + self.busy_timeout_ms / 1000
-        while True:
-            try:
-                # WAL is a property of the file; setting it needs a moment alone with the file.
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._migrate(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                return
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() > deadline:
-                    raise _storage_error(exc, f"cannot initialise {self.path}") from exc
-                time.sleep(0.01)
-            except sqlite3.DatabaseError as exc:
-                raise StorageError(f"{self.path} is not a chronik SQLite ledger: {exc}") from exc
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        found = conn.execute("PRAGMA user_version").fetchone()[0]
-        if found > SCHEMA_VERSION:
-            raise StorageError(f"{self.path} has schema version {found}, newer than this chronik "
-                               f"({SCHEMA_VERSION}); upgrade chronik")
-        if found == SCHEMA_VERSION:
-            return
-        if found < 1:
-            # Statement by statement: executescript() would COMMIT the surrounding transaction.
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT OR IGNORE INTO chronik_meta (key, value) VALUES ('ledger_id', ?)",
-                         (str(uuid.uuid4()),))
-            conn.execute("INSERT OR IGNORE INTO chronik_meta (key, value) VALUES ('created', ?)",
-                         (codec.format_time(_now()),))
-        if found < 2:
-            conn.execute(aux_sqlite.AUX_SCHEMA)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    def _writable(self, what: str) -> sqlite3.Connection:
+        if self.read_only:
+            raise StorageError(f"cannot {what}: {self.path} was opened read-only")
+        return self._connection()
 
     # ------------------------------------------------------------ writing
 
-    def append(self, batches: Sequence[StreamBatch]) -> dict[str, AppendResult]:
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _storage_error(exc, "cannot start an append") from exc
-        try:
-            results = self._append_locked(conn, batches)
-            conn.execute("COMMIT")
-            return results
-        except BaseException as exc:
-            _rollback(conn)
-            if isinstance(exc, sqlite3.Error):
-                raise _storage_error(exc, "append failed; nothing was written") from exc
-            raise
+    def append(self, batches: Sequence[StreamBatch], signer: Signer | None = None) -> dict[str, AppendResult]:
+        conn = self._writable("append")
+        with sqlite_engine.write_transaction(conn, self.path, "append", "nothing was written"):
+            return self._append_locked(conn, batches, signer)
 
-    def _append_locked(self, conn: sqlite3.Connection, batches: Sequence[StreamBatch]) -> dict[str, AppendResult]:
+    def _append_locked(self, conn: sqlite3.Connection, batches: Sequence[StreamBatch],
+                       signer: Signer | None) -> dict[str, AppendResult]:
         results: dict[str, AppendResult] = {}
         fresh: list[tuple[StreamBatch, int]] = []
         for batch in batches:
@@ -214,11 +198,11 @@ class SQLiteStore(Store):
         reject_partial_replay(results, [batch for batch, _ in fresh])
         if not fresh:
             return results
-        row = conn.execute(HEAD).fetchone()
+        row = conn.execute(QUERIES.head_sql).fetchone()
         last_position, prev = row if row else (self._sequence(conn), codec.GENESIS_HASH)
         position = last_position + 1
         for batch, current in fresh:
-            links = link_batch(batch.stream, batch.events, position, current + 1, prev, self.signer)
+            links = link_batch(batch.stream, batch.events, position, current + 1, prev, signer)
             rows = [(link.position, batch.stream, link.version, pending.type, pending.id, pending.time,
                      pending.data.decode(), pending.meta.decode(), link.prev, link.hash, link.sig)
                     for pending, link in zip(batch.events, links, strict=True)]
@@ -239,44 +223,24 @@ class SQLiteStore(Store):
         version and AUTOINCREMENT keeps positions from being reused."""
         wanted = {int(p) for p in positions}
         doomed = codec.encode_json(sorted(wanted)).decode()
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _storage_error(exc, "cannot start removing archived events") from exc
-        try:
-            head = conn.execute(HEAD).fetchone()
+        conn = self._writable("remove archived events")
+        with sqlite_engine.write_transaction(conn, self.path, "removing archived events",
+                                             "nothing was removed"):
+            head = conn.execute(QUERIES.head_sql).fetchone()
             older = conn.execute(REMOVAL_CHECK, (doomed, doomed)).fetchone()[0]
-            check_removal_rows(head[0] if head else 0, older, wanted)
-            removed = conn.execute("DELETE FROM events WHERE position IN (SELECT value FROM json_each(?))",
-                                   (doomed,)).rowcount
-            conn.execute("COMMIT")
-            return removed
-        except BaseException as exc:
-            _rollback(conn)
-            if isinstance(exc, sqlite3.Error):
-                raise _storage_error(exc, "removing archived events failed; nothing was removed") from exc
-            raise
+            check_removal_rows(head[0] if head else 0, older, list(wanted))
+            return conn.execute("DELETE FROM events WHERE position IN (SELECT value FROM json_each(?))",
+                                (doomed,)).rowcount
 
     def import_events(self, events: Sequence[Event]) -> None:
         if not events:
             return
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _storage_error(exc, "cannot start an import") from exc
-        try:
+        conn = self._writable("import")
+        with sqlite_engine.write_transaction(conn, self.path, "import", "nothing was imported"):
             self._import_locked(conn, events)
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            _rollback(conn)
-            if isinstance(exc, sqlite3.Error):
-                raise _storage_error(exc, "import failed; nothing was imported") from exc
-            raise
 
     def _import_locked(self, conn: sqlite3.Connection, events: Sequence[Event]) -> None:
-        row = conn.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1").fetchone()
+        row = conn.execute(QUERIES.head_sql).fetchone()
         head = Head(*row) if row else Head(self._sequence(conn), codec.GENESIS_HASH)
         recorded_ids = {found for (found,) in conn.execute(
             "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))",
@@ -313,54 +277,32 @@ class SQLiteStore(Store):
 
     def read_stream(self, stream: str, start: int, end: int | None, backwards: bool,
                     limit: int | None) -> Iterator[Event]:
-        low, high = max(start, 1), end if end is not None else 2**62
-        if backwards:
-            sql = (f"SELECT {EVENT_COLUMNS} FROM events WHERE stream = ? AND version >= ? AND version <= ? "
-                   f"ORDER BY version DESC LIMIT ?")
-            return keyset_pages(lambda top, n: self._fetch(sql, (stream, low, top, n)), high,
-                                lambda row: row[2] - 1, limit, READ_PAGE_ROWS, event_from_row)
-        sql = (f"SELECT {EVENT_COLUMNS} FROM events WHERE stream = ? AND version >= ? AND version <= ? "
-               f"ORDER BY version LIMIT ?")
-        return keyset_pages(lambda bottom, n: self._fetch(sql, (stream, bottom, high, n)), low,
-                            lambda row: row[2] + 1, limit, READ_PAGE_ROWS, event_from_row)
+        return QUERIES.read_stream(self._fetch, stream, start, end, backwards, limit, READ_PAGE_ROWS)
 
     def read_all(self, after: int, limit: int | None, filter: ReadFilter,
                  until_position: int | None = None) -> Iterator[Event]:
-        where, params = _where(filter)
         until = self.head().position if until_position is None else until_position
-        sql = (f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? AND position <= ?{where} "
-               f"ORDER BY position LIMIT ?")
-        return keyset_pages(lambda cursor, n: self._fetch(sql, (cursor, until, *params, n)), after,
-                            lambda row: row[0], limit, READ_PAGE_ROWS, event_from_row)
+        return QUERIES.read_all(self._fetch, after, limit, filter, until, READ_PAGE_ROWS)
 
     def count(self, filter: ReadFilter, after: int = 0) -> int:
-        where, params = _where(filter)
-        return self._fetch(f"SELECT count(*) FROM events WHERE position > ?{where}", (after, *params))[0][0]
+        return QUERIES.count(self._fetch, filter, after)
 
     def streams(self, category: str | None) -> list[StreamInfo]:
-        sql = "SELECT stream, version, last_position, last_type, last_time FROM streams"
-        params: tuple = ()
-        if category is not None:
-            sql += " WHERE stream >= ? AND stream < ?"
-            params = category_bounds(category)
-        rows = self._fetch(sql + " ORDER BY stream", params)
-        return [StreamInfo(*row) for row in rows]
+        return QUERIES.streams(self._fetch, category)
 
     def head(self) -> Head:
-        rows = self._fetch(HEAD, ())
-        return Head(*rows[0]) if rows else Head(0, codec.GENESIS_HASH)
+        return QUERIES.head(self._fetch)
 
     def stats(self) -> dict[str, Any]:
-        count = self._fetch("SELECT count(*) FROM events", ())[0][0]
-        # First and last in position order, the ledger's only order (a clock may jump back).
-        first = self._fetch("SELECT time FROM events ORDER BY position LIMIT 1", ())
-        last = self._fetch("SELECT time FROM events ORDER BY position DESC LIMIT 1", ())
-        first, last = (first[0][0], last[0][0]) if count else (None, None)
-        streams = self._fetch("SELECT count(*) FROM streams", ())[0][0]
-        types = dict(self._fetch("SELECT type, count(*) FROM events GROUP BY type ORDER BY type", ()))
-        size = sum(os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p))
-        return {"events": count, "streams": streams, "size_bytes": size, "first_time": first,
-                "last_time": last, "types": types}
+        size = 0
+        for name in (self.path, self.path + "-wal"):
+            try:
+                size += os.path.getsize(name)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise environment_error(exc, "cannot measure the ledger") from None
+        return QUERIES.stats(self._fetch, size)
 
     # ------------------------------------------------------------ auxiliary records
 
@@ -368,7 +310,7 @@ class SQLiteStore(Store):
         try:
             return aux_sqlite.get(self._connection(), kind, key)
         except sqlite3.Error as exc:
-            raise _storage_error(exc, "reading an auxiliary record failed") from exc
+            raise sqlite_engine.sqlite_error(exc, "reading an auxiliary record failed", self.path) from exc
 
     def aux_range(self, kind: str, low: str = "", high: str | None = None, reverse: bool = False,
                   limit: int | None = None) -> list[tuple[str, bytes]]:
@@ -376,55 +318,44 @@ class SQLiteStore(Store):
             return aux_sqlite.key_range(self._connection(), kind, low, high, reverse,
                                         limit if limit is not None else -1)
         except sqlite3.Error as exc:
-            raise _storage_error(exc, "reading auxiliary records failed") from exc
+            raise sqlite_engine.sqlite_error(exc, "reading auxiliary records failed", self.path) from exc
 
     def aux_write(self, changes: Sequence[AuxChange]) -> None:
         changes = check_aux_changes(changes)
-        aux_sqlite.write(self._connection(), changes, _storage_error)
+        aux_sqlite.write(self._writable("write auxiliary records"), changes, self.path)
 
     # ------------------------------------------------------------ change detection
 
-    def wait_for_change(self, known_position: int, timeout_s: float) -> bool:
-        """Poll `PRAGMA data_version` on a watcher connection of this thread that never writes:
-        it changes when any other connection (process or thread) commits. A few microseconds
-        per poll; the head is read only when it changed."""
-        deadline = time.monotonic() + max(timeout_s, 0.0)
-        watcher = self._watcher()
-        # Read the version before the head, so a commit between the two is never missed.
-        version = self._data_version(watcher)
-        while True:
-            if self.head().position > known_position:
-                return True
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                time.sleep(min(CHANGE_POLL_S, remaining))
-                current = self._data_version(watcher)
-                if current != version:
-                    version = current
-                    break
+    def change_signal(self) -> sqlite_engine.DataVersionSignal:
+        return sqlite_engine.DataVersionSignal(self._watcher(), self.path)
 
     def _watcher(self) -> sqlite3.Connection:
-        """This thread's read-only connection for PRAGMA data_version: it must never write, or
-        its own commits would not count as changes."""
+        """This thread's connection for PRAGMA data_version: it must never write, or its own
+        commits would not count as changes."""
         return getattr(self._local, "watcher", None) or self._open_connection("watcher", None)
 
-    @staticmethod
-    def _data_version(conn: sqlite3.Connection) -> int:
-        try:
-            return conn.execute("PRAGMA data_version").fetchone()[0]
-        except sqlite3.Error as exc:
-            raise _storage_error(exc, "watching for changes failed") from exc
+    # ------------------------------------------------------------ declared capabilities
 
     def ledger_id(self) -> str:
         return self._fetch("SELECT value FROM chronik_meta WHERE key = 'ledger_id'", ())[0][0]
+
+    def upgrade(self) -> SchemaUpgrade:
+        """SQLite ledgers are migrated when opened for writing; this says what that did."""
+        if self.read_only:
+            raise StorageError(f"cannot upgrade: {self.path} was opened read-only")
+        done = f"migrations {self._applied_at_open} applied when opened" if self._applied_at_open \
+            else "nothing to upgrade"
+        return SchemaUpgrade(kind=self.kind, applied=list(self._applied_at_open), schema_version=SCHEMA_VERSION,
+                             message=f"{done}: SQLite ledgers are migrated when opened")
+
+    def check_storage(self, thorough: bool = False) -> list[StorageFinding]:
+        return sqlite_engine.engine_check(self._connection(), self.path, thorough)
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         try:
             return self._connection().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise _storage_error(exc, "read failed") from exc
+            raise sqlite_engine.sqlite_error(exc, "read failed", self.path) from exc
 
     def close(self) -> None:
         with self._connections_lock:
@@ -435,62 +366,5 @@ class SQLiteStore(Store):
         self._local = threading.local()
 
 
-# ---------------------------------------------------------------- helpers
-
-
-def _where(filter: ReadFilter) -> tuple[str, list[Any]]:
-    """SQL conditions (each prefixed with AND) and their parameters for a filter."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if filter.streams:
-        clauses.append(f"stream IN ({', '.join('?' * len(filter.streams))})")
-        params.extend(filter.streams)
-    if filter.categories:
-        ranges = []
-        for category in filter.categories:
-            ranges.append("(stream >= ? AND stream < ?)")
-            params.extend(category_bounds(category))
-        clauses.append(f"({' OR '.join(ranges)})")
-    if filter.types:
-        clauses.append(f"type IN ({', '.join('?' * len(filter.types))})")
-        params.extend(filter.types)
-    if filter.since:
-        clauses.append("time >= ?")
-        params.append(filter.since)
-    if filter.until:
-        clauses.append("time <= ?")
-        params.append(filter.until)
-    if filter.text:
-        clauses.append("chronik_text(type, data, meta, ?)")
-        params.append(filter.text)
-    return "".join(f" AND {clause}" for clause in clauses), params
-
-
 def _text_contains(type_: str, data: str, meta: str, needle: str) -> bool:
     return needle in text_haystack(type_, data, meta)
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _storage_error(exc: sqlite3.Error, context: str) -> StorageError:
-    if _is_busy(exc):
-        return StoreBusy(f"{context}: the ledger stayed locked by other writers beyond the busy "
-                         f"timeout; retry, or raise busy_timeout_ms")
-    return StorageError(f"{context}: {exc}")
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # the transaction is gone either way; the original error is the one to report
-
-
-def _now():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
