@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import chronik
 from chronik import Expect, Filter, NewEvent, ValidationError, codec
-from chronik.ledger import CATEGORY_PATTERN, STREAM_PATTERN, TYPE_PATTERN
+from chronik.rules import CATEGORY_PATTERN, STREAM_PATTERN, TYPE_PATTERN
 
 pytestmark = pytest.mark.slow
 

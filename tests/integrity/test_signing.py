@@ -60,7 +60,7 @@ def test_every_appended_event_is_signed_and_verifies(url):
         events = list(ledger.read_all())
         assert [e.sig.split(":")[0] for e in events] == ["k1"] * 6
         assert all(e.sig == keyring.sign(e.hash) for e in events)
-        report = verify_ledger(ledger)
+        report = verify_ledger(ledger, keyring=ledger.keyring)
         assert report.ok and report.check("signatures").status == "ok"
         assert report.signatures["signed"] == 6
     # An idempotent retry returns the original result and changes no signature.
@@ -76,7 +76,7 @@ def test_without_a_keyring_signatures_are_not_checked_and_the_report_says_so(url
     with open_ledger(url, keyring=Keyring([new_key("k1")], "k1")) as ledger:
         ledger.append("order:1", _events(2))
     with open_ledger(url) as ledger:
-        report = verify_ledger(ledger)
+        report = verify_ledger(ledger, keyring=ledger.keyring)
     assert report.ok and report.check("signatures").status == "not_checked"
     assert any("signatures were not checked" in note for note in report.notes)
 
@@ -91,7 +91,7 @@ def test_rotation_keeps_old_events_verifying_and_new_ones_use_the_new_kid(url):
         ledger.append("order:1", _events(3, 4))
         kids = [e.sig.split(":")[0] for e in ledger.read_all()]
         assert kids == ["k1"] * 4 + ["k2"] * 3
-        report = verify_ledger(ledger)
+        report = verify_ledger(ledger, keyring=ledger.keyring)
         assert report.ok and report.signatures["by_kid"] == {"k1": 4, "k2": 3}
 
 

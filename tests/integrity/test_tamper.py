@@ -67,7 +67,7 @@ def _build(url: str, path: Path, seed: int) -> Pristine:
         else:
             ledger.append(rng.choice(STREAMS), [_new(rng)])
             written += 1
-    anchor = make_anchor(ledger)
+    anchor = make_anchor(ledger, ledger.keyring)
     records = [_record(event) for event in ledger.read_all()]
     ledger.close()
     if url.startswith("jsonl:"):
@@ -277,13 +277,24 @@ def _rechain(records: list[Record], from_index: int, keep_sigs: bool) -> None:
         r["hash"] = _rehash(r)
 
 
+def _close_last_commit(records):
+    """Renumber the `more` framing of the commit the cut ended in, so the file ends on a whole
+    commit (what a rollback to an older, consistent copy looks like; a cut inside a commit is
+    a torn or cut tail, which the store's own check reports)."""
+    start = len(records) - 1
+    while start > 0 and records[start - 1].get("more"):
+        start -= 1
+    for index in range(start, len(records)):
+        records[index]["more"] = len(records) - 1 - index
+
+
 def truncation_or_rollback(records, rng, ctx):
     """Cut the tail; half the time then append new, validly signed events (a restored backup
     that went on being used). Returns the expected position *with* the anchor."""
     records = _copy(records)
     cut = rng.randrange(1, 21)
     records = records[:EVENTS - cut]
-    records[-1]["more"] = 0
+    _close_last_commit(records)
     if rng.random() < 0.5:
         return records, EVENTS - cut + 1
     keyring: Keyring = ctx["keyring"]

@@ -36,7 +36,7 @@ def test_verify_reports_each_check_and_says_truncation_is_undetectable(setup):
     assert result.exit_code == 0
     report = json.loads(result.stdout)
     assert {c["name"]: c["status"] for c in report["checks"]} == {
-        "chain": "ok", "positions": "ok", "versions": "ok", "signatures": "ok", "anchor": "not_checked"}
+        "storage": "ok", "chain": "ok", "positions": "ok", "versions": "ok", "signatures": "ok", "anchor": "not_checked"}
     assert report["signatures"]["by_kid"] == {"k1": 10}
     assert any("cannot be detected" in note for note in report["notes"])
     people = run("verify").stdout

@@ -11,6 +11,7 @@ from lifecycle_testing import STORE_KINDS, fill
 import chronik
 from chronik.errors import IntegrityError, ValidationError
 from chronik.lifecycle import export_events, import_events
+from chronik.stores.base import NO_FILTER
 
 
 def _exported(ledger: chronik.Ledger, **options) -> bytes:
@@ -134,3 +135,34 @@ def test_bad_fields_are_named(source, open_ledger):
     duplicate_key = _exported(source).splitlines()[0].replace(b'"data":{', b'"data":{"n":1,', 1)
     with pytest.raises(ValidationError, match="duplicate key"):
         import_events(open_ledger("memory:"), io.BytesIO(duplicate_key))
+
+
+def test_rechained_and_later_events_of_a_signed_ledger_are_signed(source, open_ledger):
+    # Regression: re-chaining built a second Ledger without the keyring, and the store kept
+    # that ledger's (absent) signer, so the re-chained events and every later append were unsigned.
+    from chronik.integrity.keys import Keyring, new_key
+
+    keyring = Keyring([new_key("k1")], "k1")
+    destination = chronik.Ledger(open_ledger("memory:").store, keyring=keyring)
+    destination.append("note:1", [chronik.NewEvent("noted")])  # so the whole input is re-chained
+    report = import_events(destination, io.BytesIO(_exported(source)), rechain=True)
+    destination.append("note:1", [chronik.NewEvent("noted")])
+    events = list(destination.read_all())
+    assert report.rechained == source.head().position
+    assert all(e.sig is not None and e.sig.startswith("k1:") for e in events)
+    assert destination.verify(require_signatures=True).ok
+
+
+def test_two_ledgers_over_one_store_each_sign_with_their_own_key(open_ledger):
+    from chronik.integrity.keys import Keyring, new_key
+
+    store = open_ledger("memory:").store
+    first = chronik.Ledger(store, keyring=Keyring([new_key("a")], "a"))
+    second = chronik.Ledger(store, keyring=Keyring([new_key("b")], "b"))
+    unsigned = chronik.Ledger(store)
+    first.append("s:1", [chronik.NewEvent("one")])
+    second.append("s:1", [chronik.NewEvent("two")])
+    first.append("s:1", [chronik.NewEvent("three")])
+    unsigned.append("s:2", [chronik.NewEvent("four")])
+    assert [(e.sig or "").split(":")[0] for e in store.read_all(0, None, NO_FILTER)] == [
+        "a", "b", "a", ""]

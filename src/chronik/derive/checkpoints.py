@@ -15,7 +15,7 @@ import msgspec
 
 from chronik import codec
 from chronik.errors import ValidationError
-from chronik.stores.base import AuxChange, Store
+from chronik.stores.base import AuxChange, AuxRecords, Store, StoreOwner, store_of
 
 CHECKPOINT_KIND = "checkpoint"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -38,7 +38,7 @@ def now_text() -> str:
     return codec.format_time(datetime.now(UTC))
 
 
-def load_checkpoint(store: Store, name: str) -> Checkpoint | None:
+def load_checkpoint(store: AuxRecords, name: str) -> Checkpoint | None:
     raw = store.aux_get(CHECKPOINT_KIND, check_name(name))
     if raw is None:
         return None
@@ -52,17 +52,13 @@ def checkpoint_change(name: str, position: int) -> AuxChange:
     return AuxChange(CHECKPOINT_KIND, name, msgspec.json.encode(value))
 
 
-def save_checkpoint(store: Store, name: str, position: int) -> None:
+def save_checkpoint(store: AuxRecords, name: str, position: int) -> None:
     store.aux_write([checkpoint_change(check_name(name), position)])
 
 
-def delete_checkpoint(store: Store, name: str) -> None:
-    store.aux_write([AuxChange(CHECKPOINT_KIND, check_name(name), None)])
-
-
-def list_checkpoints(store: Store) -> list[Checkpoint]:
+def list_checkpoints(source: Store | StoreOwner) -> list[Checkpoint]:
     found = []
-    for key, raw in store.aux_range(CHECKPOINT_KIND):
+    for key, raw in store_of(source).aux_range(CHECKPOINT_KIND):
         value = msgspec.json.decode(raw)
         found.append(Checkpoint(key, int(value["position"]), value.get("updated", "")))
     return found

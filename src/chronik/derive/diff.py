@@ -21,24 +21,22 @@ import copy
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
+from chronik import rules
 from chronik.derive.reducer import Reducer, check_reducer
 from chronik.derive.replay import (
     Fold,
     Target,
-    check_stream,
     collect_warnings,
     make_target,
     start_from,
 )
 from chronik.errors import LimitExceeded, ValidationError
 from chronik.model import Event
-
-if TYPE_CHECKING:
-    from chronik.ledger import Ledger
+from chronik.stores.base import Store, StoreOwner, limits_of, store_of
 
 # Events folded at one point but not the other; each is applied to a copy and diffed.
 MAX_DIFF_EVENTS = 10_000
@@ -114,8 +112,8 @@ def point_target(point: Any, field: str) -> Target:
     if isinstance(point, Mapping):
         if len(point) != 1 or next(iter(point)) not in ("version", "position", "at"):
             raise ValidationError(field, f"{dict(point)!r} is not a point", POINT_FIX)
-        (name, value), = point.items()
-        return _named_point(name, value, field)
+        ((name, given),) = point.items()
+        return _named_point(name, given, field)
     if isinstance(point, str):
         text = point.strip()
         if _INT.fullmatch(text):
@@ -153,20 +151,20 @@ class _Both(Target):
 
 class _ReadUpTo(Target):
     def __init__(self, a: Target, b: Target) -> None:
-        either_open = a.max_version is None or b.max_version is None
-        self.max_version = None if either_open else max(a.max_version, b.max_version)
+        self.max_version = (None if a.max_version is None or b.max_version is None
+                            else max(a.max_version, b.max_version))
 
 
 # ---------------------------------------------------------------- the diff
 
 
-def diff(ledger: Ledger, stream: str, reducer: Reducer, a: Any, b: Any) -> Diff:
+def diff(source: Store | StoreOwner, stream: str, reducer: Reducer, a: Any, b: Any) -> Diff:
     """What changed between point `a` and point `b` of `stream` (module docstring)."""
-    check_stream(ledger, stream)
+    rules.check_stream(stream, "stream", limits_of(source))
     reducer = check_reducer(reducer, "reducer")
     target_a, target_b = point_target(a, "a"), point_target(b, "b")
     warnings: list[str] = []
-    start, events = start_from(ledger, stream, reducer, _ReadUpTo(target_a, target_b), True,
+    start, events = start_from(store_of(source), stream, reducer, _ReadUpTo(target_a, target_b), True,
                                collect_warnings(warnings), snapshot_target=_Both(target_a, target_b))
     walk = _Walk(reducer, start)
     for event in events:

@@ -23,7 +23,16 @@ from chronik.derive.checkpoints import check_name, now_text
 from chronik.derive.delivery import describe
 from chronik.errors import NotFound
 from chronik.model import Event
-from chronik.stores.base import MAX_AUX_CHANGES, NO_FILTER, AuxChange, Store
+from chronik.stores.base import (
+    MAX_AUX_CHANGES,
+    NO_FILTER,
+    AuxChange,
+    AuxRecords,
+    EventStore,
+    Store,
+    StoreOwner,
+    store_of,
+)
 
 PARKED_KIND_PREFIX = "parked:"
 PARKED_NAMES_KIND = "parked-names"
@@ -66,18 +75,22 @@ def park_changes(name: str, event: Event, error: str, attempts: int) -> list[Aux
             AuxChange(PARKED_NAMES_KIND, name, b"{}")]
 
 
-def list_parked(store: Store, name: str, limit: int | None = None) -> list[ParkedEvent]:
+def list_parked(source: Store | StoreOwner, name: str, limit: int | None = None) -> list[ParkedEvent]:
     """Parked events of subscription `name`, in position order."""
+    return _parked(store_of(source), name, limit)
+
+
+def _parked(store: AuxRecords, name: str, limit: int | None = None) -> list[ParkedEvent]:
     records = store.aux_range(parked_kind(check_name(name)), limit=limit)
     return [msgspec.json.decode(raw, type=ParkedEvent) for _, raw in records]
 
 
-def parked_names(store: Store) -> list[str]:
+def parked_names(source: Store | StoreOwner) -> list[str]:
     """Names of subscriptions and projections that have (or recently had) parked events."""
-    return [key for key, _ in store.aux_range(PARKED_NAMES_KIND)]
+    return [key for key, _ in store_of(source).aux_range(PARKED_NAMES_KIND)]
 
 
-def parked_event(store: Store, parked: ParkedEvent) -> Event:
+def parked_event(store: EventStore, parked: ParkedEvent) -> Event:
     """The recorded event a parked record refers to."""
     found = list(store.read_all(parked.position - 1, 1, NO_FILTER, parked.position))
     if not found or found[0].id != parked.event_id:
@@ -86,23 +99,26 @@ def parked_event(store: Store, parked: ParkedEvent) -> Event:
     return found[0]
 
 
-def replay_parked(store: Store, name: str, handler: Callable[[Event], Any],
+def replay_parked(source: Store | StoreOwner, name: str, handler: Callable[[Event], Any] | None,
                   positions: Sequence[int] | None = None,
                   commit: Callable[[Event, list[AuxChange]], None] | None = None) -> list[ReplayOutcome]:
     """Call `handler` once for each parked event of `name` (all, or those at `positions`).
 
-    On success the parked record is deleted; `commit(event, changes)`, when given, writes that
-    deletion itself (a projection writes it with the read-model changes). On failure the
-    record is kept with the new error and attempts + 1."""
+    On success the parked record is deleted; `commit(event, changes)`, when given instead of a
+    handler, applies the event and writes that deletion itself (a projection writes it with the
+    read-model changes). On failure the record is kept with the new error and attempts + 1."""
+    assert (handler is None) != (commit is None), "give a handler or a commit, not both"
+    store = store_of(source)
     outcomes = []
     for parked in _selected(store, name, positions):
         key = AuxChange(parked_kind(name), position_key(parked.position), None)
         try:
             event = parked_event(store, parked)
-            if commit is None:
+            if handler is not None:
                 handler(event)
                 store.aux_write([key])
             else:
+                assert commit is not None
                 commit(event, [key])
         except Exception as exc:  # kept parked, with what went wrong this time
             error = describe(exc)
@@ -116,8 +132,9 @@ def replay_parked(store: Store, name: str, handler: Callable[[Event], Any],
     return outcomes
 
 
-def discard_parked(store: Store, name: str, positions: Sequence[int] | None = None) -> int:
+def discard_parked(source: Store | StoreOwner, name: str, positions: Sequence[int] | None = None) -> int:
     """Remove parked records (all, or those at `positions`) without calling anything."""
+    store = store_of(source)
     selected = _selected(store, name, positions)
     deletes = [AuxChange(parked_kind(name), position_key(p.position), None) for p in selected]
     for start in range(0, len(deletes), MAX_AUX_CHANGES):
@@ -126,8 +143,8 @@ def discard_parked(store: Store, name: str, positions: Sequence[int] | None = No
     return len(deletes)
 
 
-def _selected(store: Store, name: str, positions: Sequence[int] | None) -> list[ParkedEvent]:
-    parked = list_parked(store, name)
+def _selected(store: EventStore, name: str, positions: Sequence[int] | None) -> list[ParkedEvent]:
+    parked = _parked(store, name)
     if positions is None:
         return parked
     wanted = set(positions)
@@ -139,6 +156,6 @@ def _selected(store: Store, name: str, positions: Sequence[int] | None) -> list[
     return selected
 
 
-def _forget_name_if_empty(store: Store, name: str) -> None:
+def _forget_name_if_empty(store: AuxRecords, name: str) -> None:
     if not store.aux_range(parked_kind(name), limit=1):
         store.aux_write([AuxChange(PARKED_NAMES_KIND, name, None)])

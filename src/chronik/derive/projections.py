@@ -39,11 +39,12 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import msgspec
 
+from chronik import rules
 from chronik.derive.checkpoints import check_name, now_text
 from chronik.derive.delivery import CircuitBreaker, RetryPolicy, Sleep, Stopped, deliver
 from chronik.derive.parking import (
@@ -54,24 +55,31 @@ from chronik.derive.parking import (
     park_changes,
     replay_parked,
 )
-from chronik.errors import LimitExceeded, NotFound, ValidationError
+from chronik.derive.read_model import (
+    MAX_AUX_RANGE,
+    MAX_BATCH_CHANGES,
+    MODEL_KIND_PREFIX,
+    PROJECTION_KIND,
+    ModelTransaction,
+    ProjectionMeta,
+    ReadModel,
+    load_meta,
+    meta_change,
+    model_kind,
+)
+from chronik.errors import NotFound, ValidationError
 from chronik.model import Event, Filter
-from chronik.stores.base import MAX_AUX_CHANGES, MAX_AUX_RANGE, AuxChange, Store
+from chronik.stores.base import MAX_AUX_CHANGES, AuxChange, Store, StoreOwner, limits_of, store_of
+from chronik.stores.catchup import HeadReached, catch_up_then_live
 
-if TYPE_CHECKING:
-    from chronik.ledger import Ledger
+__all__ = ["MODEL_KIND_PREFIX", "PROJECTION_KIND", "ModelTransaction", "Projection", "ProjectionRunner",
+           "ProjectionStatus", "ReadModel", "list_projections", "model_kind", "projection_status"]
 
-PROJECTION_KIND = "projection"
-MODEL_KIND_PREFIX = "model:"
 # Events applied per aux_write, at most.
 DEFAULT_BATCH_EVENTS = 500
-# Records per batch, leaving room for the checkpoint and parked records in the same write.
-MAX_BATCH_CHANGES = MAX_AUX_CHANGES - 16
-# Bytes of one read-model key.
-MAX_KEY_CHARS = 1_024
 WAIT_FOR_CHANGE_S = 0.2
 
-ApplyFn = Callable[["ModelTransaction", Event], Any]
+ApplyFn = Callable[[ModelTransaction, Event], Any]
 
 
 class Projection:
@@ -125,136 +133,19 @@ class ProjectionStatus(msgspec.Struct, frozen=True):
     parked: int
 
 
-class _Meta(msgspec.Struct, frozen=True):
-    position: int = 0
-    generation: int = 1
-    version: int = 1
-    updated: str = ""
-    stale: list[int] = msgspec.field(default_factory=list)
-
-
-def model_kind(name: str, generation: int) -> str:
-    return f"{MODEL_KIND_PREFIX}{name}:{generation}"
-
-
-def _load_meta(store: Store, name: str) -> _Meta | None:
-    raw = store.aux_get(PROJECTION_KIND, name)
-    return None if raw is None else msgspec.json.decode(raw, type=_Meta)
-
-
-def _meta_change(name: str, meta: _Meta) -> AuxChange:
-    return AuxChange(PROJECTION_KIND, name, msgspec.json.encode(meta))
-
-
-def _check_key(key: Any) -> str:
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_CHARS:
-        raise ValidationError("key", f"{key!r} is not a read-model key",
-                              f"use a non-empty string of at most {MAX_KEY_CHARS} characters")
-    return key
-
-
-class ReadModel:
-    """Read-only access to a projection's committed read model (its current generation)."""
-
-    def __init__(self, store: Store, name: str) -> None:
-        self.store = store
-        self.name = name
-
-    def _kind(self) -> str:
-        meta = _load_meta(self.store, self.name)
-        if meta is None:
-            raise NotFound(f"no projection named {self.name!r} has run on this ledger")
-        return model_kind(self.name, meta.generation)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        raw = self.store.aux_get(self._kind(), _check_key(key))
-        return default if raw is None else msgspec.json.decode(raw)
-
-    def items(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
-        """Every (key, value) whose key starts with `prefix`, in key order (paged)."""
-        kind, low = self._kind(), prefix
-        while True:
-            page = self.store.aux_range(kind, low, None, limit=MAX_AUX_RANGE)
-            for key, raw in page:
-                if not key.startswith(prefix):
-                    return
-                yield key, msgspec.json.decode(raw)
-            if len(page) < MAX_AUX_RANGE:
-                return
-            low = page[-1][0] + "\0"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.items())
-
-
-class ModelTransaction:
-    """What a projection's apply() gets: get/put/delete of JSON values by string key, seen
-    by later events of the batch at once and committed with the checkpoint."""
-
-    def __init__(self, store: Store, kind: str) -> None:
-        self._store = store
-        self._kind = kind
-        self._batch: dict[str, bytes | None] = {}
-        self._event: dict[str, bytes | None] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        key = _check_key(key)
-        if key in self._event:
-            raw = self._event[key]
-        elif key in self._batch:
-            raw = self._batch[key]
-        else:
-            raw = self._store.aux_get(self._kind, key)
-        return default if raw is None else msgspec.json.decode(raw)
-
-    def put(self, key: str, value: Any) -> None:
-        try:
-            self._event[_check_key(key)] = msgspec.json.encode(value)
-        except (TypeError, msgspec.EncodeError) as exc:
-            raise ValidationError(f"value of {key!r}", f"is not JSON: {exc}",
-                                  "store dicts, lists, strings, numbers, booleans or None") from None
-
-    def delete(self, key: str) -> None:
-        self._event[_check_key(key)] = None
-
-    # The runner's side.
-
-    def _begin_event(self) -> None:
-        self._event.clear()
-
-    def _end_event(self, ok: bool) -> None:
-        if ok:
-            self._batch.update(self._event)
-        self._event.clear()
-        if len(self._batch) > MAX_BATCH_CHANGES:
-            raise LimitExceeded("read model changes", "max_batch_changes", MAX_BATCH_CHANGES,
-                                len(self._batch), "lower batch_events, or change fewer keys per event")
-
-    def _pending(self) -> int:
-        return len(self._batch)
-
-    def _changes(self) -> list[AuxChange]:
-        return [AuxChange(self._kind, key, value) for key, value in self._batch.items()]
-
-    def _clear(self) -> None:
-        self._batch.clear()
-        self._event.clear()
-
-
 class ProjectionRunner:
     """Applies a projection to a ledger (module doc): catch-up, live, rebuild, parked events."""
 
-    def __init__(self, ledger: Ledger, projection: Projection, *, retry: RetryPolicy | None = None,
+    def __init__(self, source: Store | StoreOwner, projection: Projection, *, retry: RetryPolicy | None = None,
                  breaker: CircuitBreaker | None = None, sleep: Sleep | None = None,
                  rng: random.Random | None = None, wait_for_change_s: float = WAIT_FOR_CHANGE_S) -> None:
         if not isinstance(projection, Projection):
             raise ValidationError("projection", f"must be a Projection, got {type(projection).__name__}",
                                   "pass Projection(name, handler) or an instance of a subclass")
-        self.ledger = ledger
-        self.store: Store = ledger.store
+        self.store: Store = store_of(source)
         self.projection = projection
         self.name = projection.name
-        self._filter = ledger._read_filter(projection.filter)
+        self._filter = rules.read_filter(projection.filter, limits_of(source))
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker()
         self._stop = threading.Event()
@@ -287,57 +178,47 @@ class ProjectionRunner:
 
     def _run(self, done: Callable[[int], bool], deadline: float | None = None) -> bool:
         meta = self._start()
-        while not done(meta.position):
-            if self._stop.is_set():
-                return False
-            head = self.store.head().position
-            if head <= meta.position:
-                wait_s = self._wait_for_change_s
-                if deadline is not None:
-                    wait_s = min(wait_s, deadline - time.monotonic())
-                    if wait_s <= 0:
-                        return False
-                self.store.wait_for_change(meta.position, wait_s)
-                continue
-            try:
-                meta = self._apply_up_to(meta, head)
-            except Stopped:
-                return False
-        return True
+        if done(meta.position):
+            return True
+        items = catch_up_then_live(self.store, meta.position, self._filter, stop=self._stop.is_set,
+                                   wait_s=self._wait_for_change_s, deadline=deadline)
+        txn = ModelTransaction(self.store, model_kind(self.name, meta.generation))
+        extra: list[AuxChange] = []
+        in_batch = 0
+        try:
+            for item in items:
+                if isinstance(item, HeadReached):
+                    # The whole range is read: the checkpoint moves to the head even when the
+                    # filter matched nothing in the last stretch.
+                    meta, extra, in_batch = self._commit(meta, txn, extra, item.position), [], 0
+                    if done(meta.position):
+                        return True
+                    continue
+                extra.extend(self._apply_one(txn, item))
+                in_batch += 1
+                if in_batch >= self.projection.batch_events or txn._pending() + len(extra) >= MAX_BATCH_CHANGES:
+                    meta, extra, in_batch = self._commit(meta, txn, extra, item.position), [], 0
+                if self._stop.is_set():
+                    break
+        except Stopped:
+            return False
+        finally:
+            items.close()
+        if in_batch:  # stopped mid-range: keep what was applied
+            self._commit(meta, txn, extra, item.position)
+        return False
 
-    def _start(self) -> _Meta:
-        meta = _load_meta(self.store, self.name)
+    def _start(self) -> ProjectionMeta:
+        meta = load_meta(self.store, self.name)
         if meta is None:
-            meta = _Meta(version=self.projection.version, updated=now_text())
-            self.store.aux_write([_meta_change(self.name, meta)])
+            meta = ProjectionMeta(version=self.projection.version, updated=now_text())
+            self.store.aux_write([meta_change(self.name, meta)])
         if meta.version != self.projection.version:
             raise ValidationError("projection.version",
                                   f"{self.name} read model was built by version {meta.version}, "
                                   f"not {self.projection.version}",
                                   f"rebuild it: chronik projections rebuild {self.name} --projection ...")
         self._collect_stale(meta)
-        return meta
-
-    def _apply_up_to(self, meta: _Meta, head: int) -> _Meta:
-        """Apply the events in (meta.position, head] in batches, one aux_write per batch."""
-        txn = ModelTransaction(self.store, model_kind(self.name, meta.generation))
-        extra: list[AuxChange] = []
-        events_in_batch = 0
-        for event in self.store.read_all(meta.position, None, self._filter, head):
-            extra.extend(self._apply_one(txn, event))
-            events_in_batch += 1
-            if (events_in_batch >= self.projection.batch_events
-                    or txn._pending() + len(extra) >= MAX_BATCH_CHANGES):
-                meta = self._commit(meta, txn, extra, event.position)
-                extra, events_in_batch = [], 0
-            if self._stop.is_set():
-                break
-        else:
-            # The whole range is read: the checkpoint moves to the head even when the filter
-            # matched nothing in the last stretch.
-            return self._commit(meta, txn, extra, head)
-        if events_in_batch:
-            meta = self._commit(meta, txn, extra, event.position)
         return meta
 
     def _apply_one(self, txn: ModelTransaction, event: Event) -> list[AuxChange]:
@@ -358,10 +239,10 @@ class ProjectionRunner:
         self.parked_count += 1
         return park_changes(self.name, event, outcome.error or "", outcome.attempts)
 
-    def _commit(self, meta: _Meta, txn: ModelTransaction, extra: list[AuxChange], position: int) -> _Meta:
+    def _commit(self, meta: ProjectionMeta, txn: ModelTransaction, extra: list[AuxChange], position: int) -> ProjectionMeta:
         assert position >= meta.position, "a projection's checkpoint only moves forward"
         new_meta = msgspec.structs.replace(meta, position=position, updated=now_text())
-        self.store.aux_write([*txn._changes(), *extra, _meta_change(self.name, new_meta)])
+        self.store.aux_write([*txn._changes(), *extra, meta_change(self.name, new_meta)])
         txn._clear()
         return new_meta
 
@@ -376,28 +257,28 @@ class ProjectionRunner:
         """Switch to an empty read model at position 0 (one write), drop the projection's
         parked events, and delete the old generation's records."""
         discard_parked(self.store, self.name)
-        meta = _load_meta(self.store, self.name)
+        meta = load_meta(self.store, self.name)
         if meta is None:
-            fresh = _Meta(version=self.projection.version, updated=now_text())
+            fresh = ProjectionMeta(version=self.projection.version, updated=now_text())
         else:
-            fresh = _Meta(position=0, generation=meta.generation + 1, version=self.projection.version,
+            fresh = ProjectionMeta(position=0, generation=meta.generation + 1, version=self.projection.version,
                           updated=now_text(), stale=sorted({*meta.stale, meta.generation}))
-        self.store.aux_write([_meta_change(self.name, fresh)])
+        self.store.aux_write([meta_change(self.name, fresh)])
         self._collect_stale(fresh)
 
-    def _collect_stale(self, meta: _Meta) -> None:
+    def _collect_stale(self, meta: ProjectionMeta) -> None:
         if not meta.stale:
             return
         for generation in meta.stale:
             kind = model_kind(self.name, generation)
             while page := self.store.aux_range(kind, limit=MAX_AUX_CHANGES):
                 self.store.aux_write([AuxChange(kind, key, None) for key, _ in page])
-        current = _load_meta(self.store, self.name)
+        current = load_meta(self.store, self.name)
         assert current is not None
-        self.store.aux_write([_meta_change(self.name, msgspec.structs.replace(current, stale=[]))])
+        self.store.aux_write([meta_change(self.name, msgspec.structs.replace(current, stale=[]))])
 
     def status(self) -> ProjectionStatus:
-        return projection_status(self.ledger, self.name)
+        return projection_status(self.store, self.name)
 
     # ------------------------------------------------------------ parked events
 
@@ -416,20 +297,22 @@ class ProjectionRunner:
             txn._end_event(ok=True)
             self.store.aux_write([*txn._changes(), *changes])
 
-        return replay_parked(self.store, self.name, self.projection.apply, positions, commit)
+        return replay_parked(self.store, self.name, None, positions, commit)
 
 
-def projection_status(ledger: Ledger, name: str) -> ProjectionStatus:
+def projection_status(source: Store | StoreOwner, name: str) -> ProjectionStatus:
+    store = store_of(source)
     check_name(name, "name")
-    meta = _load_meta(ledger.store, name)
+    meta = load_meta(store, name)
     if meta is None:
         raise NotFound(f"no projection named {name!r} has run on this ledger; see "
                        f"`chronik projections list`")
-    head = ledger.store.head().position
-    parked = len(ledger.store.aux_range(f"parked:{name}", limit=MAX_AUX_RANGE))
+    head = store.head().position
+    parked = len(store.aux_range(f"parked:{name}", limit=MAX_AUX_RANGE))
     return ProjectionStatus(name, meta.position, head, max(head - meta.position, 0), meta.generation,
                             meta.version, meta.updated, parked)
 
 
-def list_projections(ledger: Ledger) -> list[ProjectionStatus]:
-    return [projection_status(ledger, key) for key, _ in ledger.store.aux_range(PROJECTION_KIND)]
+def list_projections(source: Store | StoreOwner) -> list[ProjectionStatus]:
+    store = store_of(source)
+    return [projection_status(store, key) for key, _ in store.aux_range(PROJECTION_KIND)]

@@ -24,19 +24,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
-from chronik import codec
+from chronik import codec, rules
 from chronik.derive.reducer import Reducer, check_reducer
 from chronik.derive.snapshots import LoadedSnapshot, Snapshot, candidates, save_snapshot
-from chronik.errors import IntegrityError, LimitExceeded, NotFound, StorageError, ValidationError
-from chronik.ledger import MAX_COUNT, STREAM_FIX, STREAM_PATTERN
+from chronik.errors import IntegrityError, NotFound, StorageError, ValidationError
 from chronik.model import Event
-
-if TYPE_CHECKING:
-    from chronik.ledger import Ledger
+from chronik.stores.base import EventStore, Store, StoreOwner, limits_of, store_of
 
 log = logging.getLogger("chronik.derive.replay")
 
@@ -59,14 +56,18 @@ class ReplayResult(msgspec.Struct, frozen=True, kw_only=True):
 _CANONICAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 
 
-def time_key(text: str, field: str = "time") -> str:
+def time_key(text: str, position: int | None = None) -> str:
     """An event time as canonical UTC text (fixed width, so text order is time order): times
-    already in chronik's form are kept, any other form (an imported ledger's) is parsed."""
+    already in chronik's form are kept, any other form (an imported ledger's) is parsed; an
+    error names the event's `position` when given.
+
+    On the hot path of every replay, so chronik's own form (2026-11-22T01:15:09.123456Z) is
+    recognised by its length and separators before anything slower."""
     if len(text) == 27 and text[4:20:3] == "--T::." and text[26] == "Z":
-        return text  # the separators of 2026-11-22T01:15:09.123456Z: chronik's own form
+        return text
     if _CANONICAL_TIME.fullmatch(text):
         return text
-    return codec.canonical_time(text, field)
+    return codec.canonical_time(text, "time" if position is None else f"position {position}.time")
 
 
 class Target:
@@ -97,13 +98,13 @@ class ToVersion(Target):
     kind = "version"
 
     def __init__(self, version: int) -> None:
-        self.max_version = version
+        self.version = self.max_version = version
 
     def includes(self, event: Event) -> bool:
-        return event.version <= self.max_version
+        return event.version <= self.version
 
     def past(self, event: Event) -> bool:
-        return event.version > self.max_version
+        return event.version > self.version
 
     def describe(self) -> dict[str, Any]:
         return {"version": self.max_version}
@@ -150,12 +151,12 @@ class AtTime(Target):
         for event in events:
             time = event.time
             if not (len(time) == 27 and time[4:20:3] == "--T::." and time[26] == "Z"):
-                time = time_key(time, f"position {event.position}.time")
+                time = time_key(time, event.position)
             if time <= moment:
                 yield event
 
     def includes(self, event: Event) -> bool:
-        return time_key(event.time, f"position {event.position}.time") <= self.moment
+        return time_key(event.time, event.position) <= self.moment
 
     def describe(self) -> dict[str, Any]:
         return {"at": self.moment}
@@ -178,21 +179,7 @@ def make_target(to_version: Any = None, to_position: Any = None, at: Any = None,
 
 
 def check_count(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
-        raise ValidationError(field, f"{value!r} is not an integer from 0 to {MAX_COUNT}",
-                              "pass a whole number >= 0")
-    return value
-
-
-def check_stream(ledger: Ledger, stream: Any, field: str = "stream") -> str:
-    if not isinstance(stream, str):
-        raise ValidationError(field, f"must be a string, got {type(stream).__name__}", STREAM_FIX)
-    limit = ledger.limits.max_stream_name_chars
-    if len(stream) > limit:
-        raise LimitExceeded(field, "max_stream_name_chars", limit, len(stream), "use a shorter stream name")
-    if not STREAM_PATTERN.fullmatch(stream):
-        raise ValidationError(field, f"{stream!r} is not a stream name", STREAM_FIX)
-    return stream
+    return rules.check_count(value, field, minimum=0)
 
 
 # ---------------------------------------------------------------- folding
@@ -210,7 +197,7 @@ class Fold(msgspec.Struct):
     from_snapshot: int | None = None
 
 
-def start_from(ledger: Ledger, stream: str, reducer: Reducer, target: Target, include_snapshots: bool,
+def start_from(store: EventStore, stream: str, reducer: Reducer, target: Target, include_snapshots: bool,
                warn: Callable[[str], None], snapshot_target: Target | None = None
                ) -> tuple[Fold, Iterator[Event]]:
     """The fold's starting point (the newest usable snapshot, else the initial state) and the
@@ -220,20 +207,20 @@ def start_from(ledger: Ledger, stream: str, reducer: Reducer, target: Target, in
     it recorded; the first event read (at the snapshot's version) is that check."""
     snapshot_target = snapshot_target or target
     if include_snapshots:
-        for loaded in candidates(ledger.store, reducer, stream, snapshot_target.max_version,
+        for loaded in candidates(store, reducer, stream, snapshot_target.max_version,
                                  snapshot_target.accepts, warn):
-            events = _events_after(ledger, stream, loaded, target.max_version, warn)
+            events = _events_after(store, stream, loaded, target.max_version, warn)
             if events is not None:
                 header = loaded.header
                 return Fold(loaded.state, header.version, header.position, header.event_hash,
                             header.max_time, 0, header.version), events
-    return Fold(reducer.initial()), ledger.read_stream(stream, start=1, end=target.max_version)
+    return Fold(reducer.initial()), store.read_stream(stream, 1, target.max_version, False, None)
 
 
-def _events_after(ledger: Ledger, stream: str, loaded: LoadedSnapshot, end: int | None,
+def _events_after(store: EventStore, stream: str, loaded: LoadedSnapshot, end: int | None,
                   warn: Callable[[str], None]) -> Iterator[Event] | None:
     header = loaded.header
-    events = ledger.read_stream(stream, start=header.version, end=end)
+    events = store.read_stream(stream, header.version, end, False, None)
     anchor = next(events, None)
     if anchor is None or anchor.position != header.position or anchor.hash != header.event_hash:
         found = "no such event" if anchor is None else f"position {anchor.position}, hash {anchor.hash[:12]}"
@@ -246,8 +233,8 @@ def _events_after(ledger: Ledger, stream: str, loaded: LoadedSnapshot, end: int 
 def fold_events(fold: Fold, events: Iterable[Event], reducer: Reducer, target: Target) -> Fold:
     """Apply the target's events to the fold, asserting versions stay contiguous.
 
-    The hot loop of every replay: locals only, and each event's time checked for chronik's own
-    fixed-width form by its separators (text order is then time order), else parsed."""
+    The hot loop of every replay: locals only; each event's time goes through time_key, so the
+    latest time seen is compared as fixed-width text."""
     apply = reducer.apply
     state, max_time, applied = fold.state, fold.max_time, 0
     expected = fold.version + 1 if target.prefix else None
@@ -259,9 +246,7 @@ def fold_events(fold: Fold, events: Iterable[Event], reducer: Reducer, target: T
                                      f"was expected; run chronik verify")
             expected += 1
         state = apply(state, event)
-        moment = event.time
-        if not (len(moment) == 27 and moment[4:20:3] == "--T::." and moment[26] == "Z"):
-            moment = time_key(moment, f"position {event.position}.time")
+        moment = time_key(event.time, event.position)
         if moment > max_time:
             max_time = moment
         applied += 1
@@ -283,43 +268,45 @@ def collect_warnings(into: list[str]) -> Callable[[str], None]:
 # ---------------------------------------------------------------- the library calls
 
 
-def replay(ledger: Ledger, stream: str, reducer: Reducer, to_version: int | None = None,
+def replay(source: Store | StoreOwner, stream: str, reducer: Reducer, to_version: int | None = None,
            to_position: int | None = None, at: Any = None, include_snapshots: bool = True,
            include_archive: bool = False) -> ReplayResult:
     """The state of `stream` at a point (module docstring), using and saving snapshots unless
     `include_snapshots` is False. At most one of to_version, to_position and at."""
-    check_stream(ledger, stream)
+    store = store_of(source)
+    rules.check_stream(stream, "stream", limits_of(source))
     reducer = check_reducer(reducer, "reducer")
     target = make_target(to_version, to_position, at)
     if not isinstance(include_snapshots, bool):
         raise ValidationError("include_snapshots", "must be True or False")
     warnings: list[str] = []
     warn = collect_warnings(warnings)
+    events: Iterable[Event]
     if include_archive:  # the archived past first (chronik.lifecycle.archive), no snapshots
         from chronik.lifecycle.archive import with_archive
 
         include_snapshots = False
-        live = ledger.read_stream(stream, start=1, end=target.max_version)
-        fold, events = Fold(reducer.initial()), (e for e in with_archive(ledger, live, stream)
+        live = store.read_stream(stream, 1, target.max_version, False, None)
+        fold, events = Fold(reducer.initial()), (e for e in with_archive(store, live, stream)
                                                  if target.max_version is None or e.version <= target.max_version)
     else:
-        fold, events = start_from(ledger, stream, reducer, target, include_snapshots, warn)
+        fold, events = start_from(store, stream, reducer, target, include_snapshots, warn)
     fold = fold_events(fold, events, reducer, target)
     saved = None
     every = reducer.snapshot_every
     if include_snapshots and every and target.prefix and fold.version - (fold.from_snapshot or 0) >= every:
-        saved = _save_by_policy(ledger, stream, reducer, fold, warn)
+        saved = _save_by_policy(store, stream, reducer, fold, warn)
     return ReplayResult(state=fold.state, version=fold.version, position=fold.position,
                         events_applied=fold.applied, from_snapshot=fold.from_snapshot,
                         warnings=warnings, snapshot_saved=saved)
 
 
-def _save_by_policy(ledger: Ledger, stream: str, reducer: Reducer, fold: Fold,
+def _save_by_policy(store: EventStore, stream: str, reducer: Reducer, fold: Fold,
                     warn: Callable[[str], None]) -> int | None:
     # A state that is not JSON raises ValidationError: the reducer asked for snapshots it cannot
     # have. A store that cannot write (read-only file, lost connection) only costs the snapshot.
     try:
-        header = save_snapshot(ledger.store, reducer, stream, fold.state, version=fold.version,
+        header = save_snapshot(store, reducer, stream, fold.state, version=fold.version,
                                position=fold.position, event_hash=fold.event_hash, max_time=fold.max_time)
     except StorageError as exc:
         warn(f"could not save a snapshot of {stream} at version {fold.version}: {exc}")
@@ -327,18 +314,20 @@ def _save_by_policy(ledger: Ledger, stream: str, reducer: Reducer, fold: Fold,
     return None if header is None else header.version
 
 
-def take_snapshot(ledger: Ledger, stream: str, reducer: Reducer, to_version: int | None = None) -> Snapshot:
+def take_snapshot(source: Store | StoreOwner, stream: str, reducer: Reducer,
+                  to_version: int | None = None) -> Snapshot:
     """Replay `stream` (to `to_version`) and save the state as a snapshot, whatever the policy."""
-    check_stream(ledger, stream)
+    store = store_of(source)
+    rules.check_stream(stream, "stream", limits_of(source))
     reducer = check_reducer(reducer, "reducer")
     target = make_target(to_version=to_version)
     warn = collect_warnings([])
-    fold, events = start_from(ledger, stream, reducer, target, True, warn)
+    fold, events = start_from(store, stream, reducer, target, True, warn)
     fold = fold_events(fold, events, reducer, target)
     if fold.version == 0:
         raise NotFound(f"{stream} has no events" + ("" if to_version is None else " up to version 0")
                        + "; nothing to snapshot")
-    header = save_snapshot(ledger.store, reducer, stream, fold.state, version=fold.version,
+    header = save_snapshot(store, reducer, stream, fold.state, version=fold.version,
                            position=fold.position, event_hash=fold.event_hash, max_time=fold.max_time)
     if header is None:
         raise ValidationError("to_version", f"{reducer.keep_snapshots} newer snapshots of {stream} exist, "

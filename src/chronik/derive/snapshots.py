@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from chronik import codec
+from chronik import codec, rules
 from chronik.errors import LimitExceeded, ValidationError
-from chronik.stores.base import AuxChange, Store
+from chronik.stores.base import AuxChange, AuxRecords, Store, StoreOwner, limits_of, store_of
 
 if TYPE_CHECKING:
     from chronik.derive.reducer import Reducer
@@ -197,7 +197,7 @@ def decode_record(key: str, raw: bytes) -> tuple[Snapshot, bytes]:
 # ---------------------------------------------------------------- finding
 
 
-def candidates(store: Store, reducer: Reducer, stream: str, max_version: int | None,
+def candidates(store: AuxRecords, reducer: Reducer, stream: str, max_version: int | None,
                accepts: Callable[[Snapshot], bool], warn: Callable[[str], None]) -> Iterator[LoadedSnapshot]:
     """Usable snapshots of (reducer, stream) at or below `max_version`, newest first.
 
@@ -233,8 +233,10 @@ def candidates(store: Store, reducer: Reducer, stream: str, max_version: int | N
          f"replaying from an older point")
 
 
-def list_snapshots(store: Store, reducer: Reducer, stream: str) -> list[SnapshotStatus]:
+def list_snapshots(source: Store | StoreOwner, reducer: Reducer, stream: str) -> list[SnapshotStatus]:
     """Every stored snapshot of (reducer, stream), newest first, with its status."""
+    store = store_of(source)
+    rules.check_stream(stream, "stream", limits_of(source))
     prefix = snapshot_prefix(reducer.reducer_name, stream)
     result = []
     for key, raw in store.aux_range(SNAPSHOT_KIND, prefix, _prefix_end(prefix), reverse=True,
@@ -254,7 +256,7 @@ def list_snapshots(store: Store, reducer: Reducer, stream: str) -> list[Snapshot
 # ---------------------------------------------------------------- saving
 
 
-def save_snapshot(store: Store, reducer: Reducer, stream: str, state: Any, *, version: int,
+def save_snapshot(store: AuxRecords, reducer: Reducer, stream: str, state: Any, *, version: int,
                   position: int, event_hash: str, max_time: str) -> Snapshot | None:
     """Save `state` as of `version` and prune all but the newest keep_snapshots, atomically.
     Returns None, saving nothing, when keep_snapshots newer ones exist (it would be pruned)."""

@@ -38,18 +38,17 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
+from chronik import rules
 from chronik.derive.checkpoints import check_name, checkpoint_change, load_checkpoint
 from chronik.derive.delivery import CircuitBreaker, Delivery, RetryPolicy, Sleep, Stopped, deliver
 from chronik.derive.parking import ParkedEvent, list_parked, park_changes
 from chronik.errors import ChronikError, ValidationError
-from chronik.model import Event, Filter
-from chronik.stores.base import ReadFilter, Store
-
-if TYPE_CHECKING:
-    from chronik.ledger import Ledger
+from chronik.model import Event, Filter, ReadFilter
+from chronik.stores.base import Store, StoreOwner, limits_of, store_of
+from chronik.stores.catchup import HeadReached, catch_up_then_live
 
 # Items (events and position marks) between the reader and the handler.
 DEFAULT_QUEUE_SIZE = 1_000
@@ -75,15 +74,6 @@ class HandlerFailed(ChronikError):
                          f"and move on)")
 
 
-class _Mark:
-    """Queued after each read: every matching event up to `position` has been queued."""
-
-    __slots__ = ("position",)
-
-    def __init__(self, position: int) -> None:
-        self.position = position
-
-
 class _ReaderFailed:
     __slots__ = ("error",)
 
@@ -93,25 +83,24 @@ class _ReaderFailed:
 
 class Subscription:
     """Catch-up then live delivery of a ledger's events (module doc). Make one with
-    `Ledger.subscribe`."""
+    `Ledger.subscribe` (or from a store: Subscription(store, ...))."""
 
-    def __init__(self, ledger: Ledger, handler: Handler | None = None, *, after: int = 0,
+    def __init__(self, source: Store | StoreOwner, handler: Handler | None = None, *, after: int = 0,
                  filter: Filter | None = None, name: str | None = None,
                  queue_size: int = DEFAULT_QUEUE_SIZE, retry: RetryPolicy | None = None,
                  breaker: CircuitBreaker | None = None, sleep: Sleep | None = None,
                  rng: random.Random | None = None, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
                  wait_for_change_s: float = WAIT_FOR_CHANGE_S) -> None:
-        self.ledger = ledger
-        self.store: Store = ledger.store
+        self.store: Store = store_of(source)
         self.handler = handler
         self.name = None if name is None else check_name(name)
-        self._filter: ReadFilter = ledger._read_filter(filter)
-        after = ledger._check_count(after, "after", minimum=0)
+        self._filter: ReadFilter = rules.read_filter(filter, limits_of(source))
+        after = rules.check_count(after, "after", minimum=0)
         if not isinstance(queue_size, int) or not 1 <= queue_size <= MAX_QUEUE_SIZE:
             raise ValidationError("queue_size", f"{queue_size!r} is not from 1 to {MAX_QUEUE_SIZE}",
                                   f"pass a bound such as {DEFAULT_QUEUE_SIZE}")
         self.queue_size = queue_size
-        self.checkpoint_every = ledger._check_count(checkpoint_every, "checkpoint_every", minimum=1)
+        self.checkpoint_every = rules.check_count(checkpoint_every, "checkpoint_every", minimum=1)
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker()
         self._stop = threading.Event()
@@ -229,7 +218,8 @@ class Subscription:
     def __iter__(self) -> Iterator[Event]:
         return self.events()
 
-    def events(self, until: int | None = None, timeout_s: float | None = None) -> Iterator[Event]:
+    def events(self, until: int | None = None, timeout_s: float | None = None
+               ) -> Generator[Event, None, None]:
         """Yield events (position order) until stopped, until `position >= until`, or until
         `timeout_s` passes. An event counts as handled when the next one is asked for."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -268,7 +258,7 @@ class Subscription:
             raise ValidationError("handler", "this subscription has no handler",
                                   "pass subscribe(handler, ...), or iterate: for event in sub")
 
-    def _next_item(self, deadline: float | None) -> Event | _Mark | None:
+    def _next_item(self, deadline: float | None) -> Event | HeadReached | None:
         """The next queued event or mark (marks advance `position`); None when stopped or past
         the deadline."""
         self._start_reader()
@@ -288,7 +278,7 @@ class Subscription:
             if isinstance(item, _ReaderFailed):
                 self._stop.set()
                 raise item.error
-            if isinstance(item, _Mark):
+            if isinstance(item, HeadReached):
                 self._handled(item.position, count=False)
                 if self._queue.empty():
                     self._save_checkpoint()
@@ -315,21 +305,10 @@ class Subscription:
             self._reader.start()
 
     def _read_loop(self) -> None:
-        after = self.started_after
         try:
-            while not self._stop.is_set():
-                # Read up to a head taken first: positions are commit-ordered, so nothing can
-                # appear at or below it later, and a filter that matches nothing still advances.
-                head = self.store.head().position
-                if head <= after:
-                    self.store.wait_for_change(after, self._wait_for_change_s)
-                    continue
-                for event in self.store.read_all(after, None, self._filter, head):
-                    assert event.position > after, "read_all must return positions in order"
-                    if not self._put(event):
-                        return
-                after = head
-                if not self._put(_Mark(head)):
+            for item in catch_up_then_live(self.store, self.started_after, self._filter,
+                                           stop=self._stop.is_set, wait_s=self._wait_for_change_s):
+                if not self._put(item):
                     return
         except BaseException as exc:  # handed to the consumer, which raises it
             self._put(_ReaderFailed(exc))

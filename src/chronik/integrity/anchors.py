@@ -20,7 +20,6 @@ import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -28,10 +27,7 @@ from chronik import codec
 from chronik.errors import IntegrityError, NotFound, ValidationError
 from chronik.fileio import write_file_durably
 from chronik.integrity.keys import Keyring, KeyringError
-
-if TYPE_CHECKING:
-    from chronik.ledger import Ledger
-    from chronik.stores.base import Store
+from chronik.stores.base import Store, StoreOwner, store_of
 
 ANCHOR_FORMAT = "chronik.anchor.v1"
 MAC_TAG = ANCHOR_FORMAT.encode() + b"\x00"
@@ -53,22 +49,15 @@ class Anchor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return MAC_TAG + codec.encode_json(fields)
 
 
-def ledger_id_of(store: Store) -> str | None:
-    """The store's ledger id (SQLite, PostgreSQL keep one), or None."""
-    ledger_id = getattr(store, "ledger_id", None)
-    return ledger_id() if callable(ledger_id) else None
-
-
-def make_anchor(ledger: Ledger, keyring: Keyring | None = None, now: datetime | None = None) -> Anchor:
-    """A signed checkpoint of the ledger's head, with the active key of `keyring` (default: the
-    ledger's own)."""
-    keyring = keyring if keyring is not None else ledger.keyring
+def make_anchor(source: Store | StoreOwner, keyring: Keyring | None, now: datetime | None = None) -> Anchor:
+    """A signed checkpoint of the head of `source`'s ledger, with the active key of `keyring`."""
+    store = store_of(source)
     if keyring is None or not keyring.can_sign:
         raise KeyringError("an anchor is signed, and there is no keyring with an active key: set "
                            "CHRONIK_KEYS_FILE (or CHRONIK_KEYS), or pass --keys-file; make one with "
                            "`chronik keys new --keys-file FILE`")
-    head = ledger.head()
-    unsigned = Anchor(ANCHOR_FORMAT, ledger_id_of(ledger.store), head.position, head.hash,
+    head = store.head()
+    unsigned = Anchor(ANCHOR_FORMAT, store.ledger_id(), head.position, head.hash,
                       codec.format_time(now or datetime.now(UTC)), keyring.active_kid or "", "")
     mac = keyring.mac(unsigned.kid, unsigned.signed_bytes())
     assert mac is not None, "the active key is in the keyring"

@@ -20,7 +20,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,11 +86,14 @@ class Keyring:
         if active is not None and active not in self._keys:
             raise KeyringError(f"the active key {active!r} is not in the keyring")
         self.active_kid = active
-        if active is not None:
-            self.sign = _hmac_signer(active, self._keys[active].secret)
+        # What signs with the active key (the closure stores call under their write lock), or None.
+        self.signer: Callable[[str], str] | None = (
+            None if active is None else _hmac_signer(active, self._keys[active].secret))
 
-    def sign(self, hash_hex: str) -> str:  # replaced per instance when there is an active key
-        raise KeyringError("the keyring has no active key; run `chronik keys rotate` to add one")
+    def sign(self, hash_hex: str) -> str:
+        if self.signer is None:
+            raise KeyringError("the keyring has no active key; run `chronik keys rotate` to add one")
+        return self.signer(hash_hex)
 
     @property
     def can_sign(self) -> bool:
@@ -130,7 +133,7 @@ class Keyring:
         return f"<Keyring active={self.active_kid!r} kids={self.kids!r}>"
 
 
-def _hmac_signer(kid: str, secret: bytes):
+def _hmac_signer(kid: str, secret: bytes) -> Callable[[str], str]:
     """sign(hash_hex) -> "<kid>:<hex HMAC-SHA256(secret, hash_hex)>", the hot path of every
     signed append. HMAC (RFC 2104) from SHA-256 states pre-fed with the padded key and copied per
     message: the same bytes as hmac.digest (test_keys checks it), at about half its cost, which

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hmac
 import re
 from collections import Counter
+from typing import Any
 
 from chronik.integrity.keys import Keyring
 from chronik.model import Event
@@ -83,6 +84,6 @@ class SignatureCheck:
                                    f"event or its chain was rewritten without the key")
         return None
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         return {"signed": self.signed, "unsigned": self.unsigned, "bad": self.bad,
                 "by_kid": dict(sorted(self.by_kid.items())), "require_signatures": self.require_signatures}

@@ -1,4 +1,4 @@
-"""The full `verify`: chain, positions, versions, signatures and anchor, and what was checked.
+"""The full `verify`: storage, chain, positions, versions, signatures and anchor, and what was checked.
 
 The walk itself is the core `chronik.chain.ChainChecker`; this module configures it (the
 signature check from `chronik.integrity.signing`, the anchor as a pinned hash), feeds it, and
@@ -10,31 +10,34 @@ position order, from position 1) before the live store, on one checker, so archi
 verify as one chain. Callers with other sources use `make_checker`, feed it, then
 `finish_report`.
 
-`verify_url` opens the ledger normally (a JSON Lines store repairs only a genuinely torn tail and
-refuses a changed record, wherever it is); when a JSON Lines store refuses to open, the file is
-read line by line, read-only, so the walk locates the damage by position instead.
+The "storage" check is the store's own (`Store.check_storage`): SQLite's quick_check (the full
+integrity_check with `thorough_storage`), a JSON Lines store's torn or cut tail with its byte range
+and record count. Verify never changes the ledger: it opens the store read-only, and a torn tail is
+reported, not repaired (`chronik repair` does that, moving the bytes to a quarantine file).
+
+`verify_url` opens the store read-only; a store that refuses to open because its files are
+damaged is a failed storage check (exit 3), and a JSON Lines file is then read line by line, so
+the walk locates the damage by position.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from chronik.chain import NO_ANCHOR_NOTE, ChainChecker
 from chronik.errors import IntegrityError, ValidationError
-from chronik.integrity.anchors import Anchor, check_anchor, ledger_id_of
+from chronik.integrity.anchors import Anchor, check_anchor
 from chronik.integrity.keys import Keyring
 from chronik.integrity.signing import SIGNATURE_KINDS, SignatureCheck
 from chronik.model import Event, Head, Problem, VerifyReport
-from chronik.stores.base import NO_FILTER, Store
+from chronik.stores.base import NO_FILTER, StorageFinding, Store, StoreOwner, store_of
+from chronik.stores.jsonl import format as jsonl_format
 
-if TYPE_CHECKING:
-    from chronik.ledger import Ledger
-
-CHECK_NAMES = ("chain", "positions", "versions", "signatures", "anchor")
+CHECK_NAMES = ("storage", "chain", "positions", "versions", "signatures", "anchor")
 OK, FAILED, NOT_CHECKED = "ok", "failed", "not_checked"
 # Which check a problem kind belongs to.
 KIND_CHECK = {
@@ -44,6 +47,8 @@ KIND_CHECK = {
     **{kind: "signatures" for kind in SIGNATURE_KINDS},
     "anchor_mismatch": "anchor", "truncated": "anchor",
 }
+# The store's own findings (StorageFinding.code) become problems of these kinds.
+STORAGE_KIND = "storage"
 NO_KEYRING_NOTE = ("no keyring was given: signatures were not checked (set CHRONIK_KEYS_FILE or "
                    "CHRONIK_KEYS, or pass --keys-file)")
 
@@ -129,9 +134,12 @@ def readable_events(store: Store, after: int, until: int) -> Iterator[Event | Un
 def finish_report(checker: ChainChecker, signature_check: SignatureCheck | None, *, head: Head | None,
                   keyring: Keyring | None, anchor: Anchor | None, anchor_detail: str = "",
                   from_position: int = 1, to_position: int | None = None,
-                  event_at: Any = None, notes: list[str] | None = None) -> IntegrityReport:
+                  event_at: Any = None, notes: list[str] | None = None,
+                  storage: list[StorageFinding] | None = None, walked: bool = True) -> IntegrityReport:
     """Close the walk: anchor checks past its end, then the report. `event_at(position)` reads
-    one event outside the walk (an anchor outside a --from/--to range), or is None."""
+    one event outside the walk (an anchor outside the checked range), or is None. `storage` is
+    what the store's own check found (None: not checked); `walked` is False when no event could
+    be read at all (the store refused to open)."""
     notes = list(notes or [])
     end = head.position if head is not None else checker.prev_position
     if anchor is not None:
@@ -142,15 +150,29 @@ def finish_report(checker: ChainChecker, signature_check: SignatureCheck | None,
         notes.append(NO_KEYRING_NOTE)
     full_walk = to_position is None and from_position <= 1
     report = checker.report(head=head if full_walk else None, notes=notes)
-    problems = report.problems
-    first_kind = next((p.kind for p in problems if p.position == report.first_bad_position), None)
-    checks = _checks(checker, problems, signature_check, keyring, anchor, anchor_detail,
-                     ranged=not full_walk)
-    return IntegrityReport(ok=report.ok, checked=report.checked, first_bad_position=report.first_bad_position,
+    storage_problems = [_storage_problem(finding) for finding in storage or ()]
+    problems = storage_problems + report.problems
+    first_bad = report.first_bad_position
+    if first_bad is None and storage_problems:
+        first_bad = min(p.position for p in storage_problems)
+    first_kind = next((p.kind for p in problems if p.position == first_bad), None)
+    checks = _checks(checker, report.problems, signature_check, keyring, anchor, anchor_detail,
+                     ranged=not full_walk, storage=storage, storage_problems=len(storage_problems),
+                     walked=walked)
+    return IntegrityReport(ok=report.ok and not storage_problems, checked=report.checked,
+                           first_bad_position=first_bad,
                            first_bad_kind=first_kind, problems=problems, checks=checks, head=head,
                            from_position=from_position, to_position=to_position,
                            signatures=None if signature_check is None else signature_check.summary(),
                            anchor=anchor, notes=report.notes)
+
+
+def _storage_problem(finding: StorageFinding) -> Problem:
+    """A store finding as a problem: at the position after the last good event for a damaged
+    tail, at 0 (the whole ledger) for what the engine reports."""
+    after = finding.detail.get("after_position")
+    position = after + 1 if isinstance(after, int) else 0
+    return Problem(position, f"{STORAGE_KIND}_{finding.code}", finding.message)
 
 
 def _check_anchor_reach(checker: ChainChecker, anchor: Anchor, end: int, event_at: Any,
@@ -185,7 +207,8 @@ def _check_anchor_reach(checker: ChainChecker, anchor: Anchor, end: int, event_a
 
 def _checks(checker: ChainChecker, problems: list[Problem], signature_check: SignatureCheck | None,
             keyring: Keyring | None, anchor: Anchor | None, anchor_detail: str,
-            ranged: bool) -> list[Check]:
+            ranged: bool, storage: list[StorageFinding] | None, storage_problems: int,
+            walked: bool) -> list[Check]:
     failed: dict[str, int] = {}
     for problem in problems:
         name = KIND_CHECK.get(problem.kind, "chain")
@@ -193,24 +216,33 @@ def _checks(checker: ChainChecker, problems: list[Problem], signature_check: Sig
     events = f"{checker.checked} events"
 
     def status(name: str, ok_detail: str) -> Check:
+        if not walked:
+            return Check(name, NOT_CHECKED, "the store could not be opened, so no event was read")
         if name in failed:
             return Check(name, FAILED, f"{failed[name]} problem(s) listed")
         return Check(name, OK, ok_detail)
 
+    if storage is None:
+        storage_check = Check("storage", NOT_CHECKED, "the file was read line by line, without its store")
+    elif storage_problems:
+        storage_check = Check("storage", FAILED, f"{storage_problems} problem(s) listed")
+    else:
+        storage_check = Check("storage", OK, "the store's own check of its files found nothing")
     checks = [
+        storage_check,
         status("chain", f"prev links and hashes of {events}"),
         status("positions", f"{events} at contiguous positions" + ("" if ranged else ", ending at the head")),
         status("versions", "each stream's versions contiguous" + (" within the range" if ranged else "")),
     ]
     if signature_check is None:
-        checks.append(Check("signatures", NOT_CHECKED, NO_KEYRING_NOTE))
+        checks.append(Check("signatures", NOT_CHECKED, "no keyring was given (see the note)"))
     else:
         summary = signature_check.summary()
         kids = ", ".join(f"{kid}: {count}" for kid, count in summary["by_kid"].items()) or "none"
         checks.append(status("signatures", f"{summary['signed']} signed (by key: {kids}), "
                                            f"{summary['unsigned']} unsigned before the first signed event"))
     if anchor is None:
-        checks.append(Check("anchor", NOT_CHECKED, NO_ANCHOR_NOTE))
+        checks.append(Check("anchor", NOT_CHECKED, "no anchor was given (see the note)"))
     else:
         checks.append(status("anchor", f"position {anchor.position} has the anchored hash; {anchor_detail}"))
     return checks
@@ -219,20 +251,23 @@ def _checks(checker: ChainChecker, problems: list[Problem], signature_check: Sig
 # ---------------------------------------------------------------- entry points
 
 
-def verify_ledger(ledger: Ledger, *, keyring: Keyring | None = None, anchor: Anchor | None = None,
-                  from_position: int | None = None, to_position: int | None = None,
-                  require_signatures: bool = False, archived: Iterable[Event] = (),
-                  include_archive: bool = False) -> IntegrityReport:
-    """Verify `ledger` (positions from_position..to_position, default all). `keyring` defaults
-    to the ledger's own; `archived` events, if any, are fed first (an archive-aware caller)."""
-    keyring = keyring if keyring is not None else ledger.keyring
-    store = ledger.store
+def verify_ledger(source: Store | StoreOwner, *, keyring: Keyring | None = None,
+                  anchor: Anchor | None = None, from_position: int | None = None,
+                  to_position: int | None = None, require_signatures: bool = False,
+                  archived: Iterable[Event] = (), include_archive: bool = False,
+                  thorough_storage: bool = False) -> IntegrityReport:
+    """Verify the ledger of `source` (positions from_position..to_position, default all).
+    Signatures are checked against `keyring` (none: not checked); `archived` events, if any,
+    are fed first (an archive-aware caller). Reads only."""
+    store = store_of(source)
+    storage = store.check_storage(thorough_storage)
     head = store.head()
     start = _check_bound(from_position, "from_position") or 1
     stop = _check_bound(to_position, "to_position")
     if stop is not None and stop < start:
-        raise ValidationError("--to", f"{stop} is before --from {start}", "pass --from N --to M with N <= M")
-    anchor_detail = "" if anchor is None else check_anchor(anchor, keyring, ledger_id_of(store))
+        raise ValidationError("to_position", f"{stop} is before from_position {start}",
+                              "pass a range whose end is not before its start")
+    anchor_detail = "" if anchor is None else check_anchor(anchor, keyring, store.ledger_id())
     notes: list[str] = []
     prev_hash = None
     if start > 1:
@@ -251,7 +286,7 @@ def verify_ledger(ledger: Ledger, *, keyring: Keyring | None = None, anchor: Anc
     if start == 1 and not archived:  # events archived by retention (chronik.lifecycle.archive)
         from chronik.lifecycle.archive import chain_feed
 
-        live = chain_feed(ledger, checker, live, include_archive, notes)
+        live = chain_feed(store, checker, live, include_archive, notes)
     feed(checker, live)
 
     def event_at(position: int) -> Event | None:
@@ -259,34 +294,39 @@ def verify_ledger(ledger: Ledger, *, keyring: Keyring | None = None, anchor: Anc
 
     return finish_report(checker, signature_check, head=head, keyring=keyring, anchor=anchor,
                          anchor_detail=anchor_detail, from_position=start, to_position=stop,
-                         event_at=event_at, notes=notes)
+                         event_at=event_at, notes=notes, storage=storage)
 
 
 def verify_url(url: str | None, *, keyring: Keyring | None = None, anchor: Anchor | None = None,
                from_position: int | None = None, to_position: int | None = None,
-               require_signatures: bool = False, include_archive: bool = False) -> IntegrityReport:
-    """Open the ledger at `url` and verify it; a JSON Lines file its store refuses to open is
-    verified line by line instead (see the module docstring)."""
-    from chronik.ledger import open_ledger
-    from chronik.stores import file_path, resolve_url
+               require_signatures: bool = False, include_archive: bool = False,
+               thorough_storage: bool = False) -> IntegrityReport:
+    """Open the ledger at `url` read-only and verify it. A store that refuses to open because
+    its files are damaged fails the storage check; a JSON Lines file is then verified line by
+    line (see the module docstring)."""
+    from chronik.stores import file_path, open_store, resolve_url
 
     resolved = resolve_url(url)
     try:
-        ledger = open_ledger(resolved, keyring=keyring)
+        store = open_store(resolved, read_only=True)
     except IntegrityError as refused:
+        finding = StorageFinding(code="unopenable", message=f"the store refused to open: {refused}")
         if not resolved.startswith("jsonl:"):
-            raise
+            return finish_report(*make_checker(keyring, anchor), head=None, keyring=keyring,
+                                 anchor=anchor, storage=[finding], walked=False)
         path, _ = file_path(resolved, "jsonl:")
         return verify_jsonl_lines(path, keyring=keyring, anchor=anchor, require_signatures=require_signatures,
-                                  notes=[f"the store refused to open the file ({refused}); it was "
-                                         f"verified line by line"])
-    with ledger:
-        return verify_ledger(ledger, keyring=keyring, anchor=anchor, from_position=from_position,
+                                  notes=["the file was verified line by line"], storage=[finding])
+    try:
+        return verify_ledger(store, keyring=keyring, anchor=anchor, from_position=from_position,
                              to_position=to_position, require_signatures=require_signatures,
-                             include_archive=include_archive)
+                             include_archive=include_archive, thorough_storage=thorough_storage)
+    finally:
+        store.close()
 
 
-_decode_event = msgspec.json.Decoder(Event).decode
+# A ledger line decoded as an Event, framing keys ignored: the one JSONL line format's decoder.
+_decode_event = jsonl_format.decode_event
 
 
 def jsonl_line_events(path: str, notes: list[str] | None = None) -> Iterator[Event | Unreadable]:
@@ -299,28 +339,30 @@ def jsonl_line_events(path: str, notes: list[str] | None = None) -> Iterator[Eve
             if not line.endswith(b"\n"):
                 try:
                     yield _decode_event(line)
-                except (msgspec.DecodeError, UnicodeDecodeError):
+                except jsonl_format.DECODE_ERRORS:
                     if notes is not None:
                         notes.append(f"the last {len(line)} bytes are an incomplete line (a torn "
-                                     f"write, never acknowledged): not checked")
+                                     f"write, or a cut that removed committed bytes): not checked")
                 return
             try:
                 event = _decode_event(line)
-            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            except jsonl_format.DECODE_ERRORS as exc:
                 yield Unreadable(f"the line cannot be decoded as an event: {exc}")
                 continue
             yield event
 
 
 def verify_jsonl_lines(path: str | Path, *, keyring: Keyring | None = None, anchor: Anchor | None = None,
-                       require_signatures: bool = False, notes: list[str] | None = None) -> IntegrityReport:
-    """Verify a JSON Lines ledger file line by line, without its store."""
+                       require_signatures: bool = False, notes: list[str] | None = None,
+                       storage: list[StorageFinding] | None = None) -> IntegrityReport:
+    """Verify a JSON Lines ledger file line by line, without its store. `storage` carries what
+    the store said when it refused the file."""
     anchor_detail = "" if anchor is None else check_anchor(anchor, keyring, None)
     checker, signature_check = make_checker(keyring, anchor, require_signatures=require_signatures)
     notes = list(notes or [])
     feed(checker, jsonl_line_events(str(path), notes))
     return finish_report(checker, signature_check, head=None, keyring=keyring, anchor=anchor,
-                         anchor_detail=anchor_detail, notes=notes)
+                         anchor_detail=anchor_detail, notes=notes, storage=storage)
 
 
 def _check_bound(value: int | None, field: str) -> int | None:

@@ -39,10 +39,9 @@ import msgspec
 from chronik.chain import NO_ANCHOR_NOTE, ChainChecker
 from chronik.errors import IntegrityError, NotFound, StorageError, ValidationError
 from chronik.fileio import REAL, FileSystem, os_reason, write_file_durably
-from chronik.ledger import Ledger
 from chronik.lifecycle.records import export_line
 from chronik.model import Event, Head, VerifyReport
-from chronik.stores.base import NO_FILTER, AuxChange, Store
+from chronik.stores.base import NO_FILTER, AuxChange, Store, StoreOwner, store_of
 
 ARCHIVE_KIND = "chronik.archive"  # aux: segment name -> Manifest JSON
 CONFIG_KIND = "chronik.config"  # aux: "archive_dir" -> the configured archive directory
@@ -80,29 +79,29 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True):
 # ---------------------------------------------------------------- where archives live
 
 
-def archive_dir(ledger: Ledger, given: str | None = None) -> Path:
+def archive_dir(source: Store | StoreOwner, given: str | None = None) -> Path:
     """The archive directory: `given`, else the configured one, else beside the ledger file."""
     if given:
         return Path(given).expanduser()
-    configured = ledger.store.aux_get(CONFIG_KIND, "archive_dir")
+    configured = store_of(source).aux_get(CONFIG_KIND, "archive_dir")
     if configured:
         return Path(configured.decode())
-    path = getattr(ledger.store, "path", None)
+    path = store_of(source).path
     if path:
         return Path(str(path) + ".archive")
-    raise ValidationError("archive_dir", f"{ledger.store.url} has no file to keep archives beside",
-                          "pass --archive-dir DIR, or configure one with "
-                          "`chronik retention set --archive-dir DIR`")
+    raise ValidationError("archive_dir", f"{store_of(source).url} has no file to keep archives beside",
+                          "name an archive directory, or configure one for this ledger "
+                          "(chronik.lifecycle.archive.set_archive_dir)")
 
 
-def set_archive_dir(ledger: Ledger, directory: str) -> None:
-    ledger.store.aux_write([AuxChange(CONFIG_KIND, "archive_dir",
+def set_archive_dir(source: Store | StoreOwner, directory: str) -> None:
+    store_of(source).aux_write([AuxChange(CONFIG_KIND, "archive_dir",
                                       str(Path(directory).expanduser().absolute()).encode())])
 
 
 def manifests(store: Store) -> list[Manifest]:
     """Every segment recorded in the ledger, in position order of their first events."""
-    found = []
+    found: list[Manifest] = []
     low = ""
     while True:
         page = store.aux_range(ARCHIVE_KIND, low=low, limit=1_000)
@@ -223,15 +222,15 @@ def archived_events(directory: Path, segments: Iterable[Manifest], stream: str |
     return merged if stream is None else (e for e in merged if e.stream == stream)
 
 
-def with_archive(ledger: Ledger, live: Iterable[Event], stream: str | None = None,
+def with_archive(source: Store | StoreOwner, live: Iterable[Event], stream: str | None = None,
                  directory: Path | None = None) -> Iterator[Event]:
     """Archived and live events as one sequence in position order. An event that is in both
     (a retention run interrupted between archiving and removing) is given once."""
-    segments = manifests(ledger.store)
+    segments = manifests(store_of(source))
     if not segments:
         yield from live
         return
-    directory = directory or archive_dir(ledger)
+    directory = directory or archive_dir(source)
     last: Event | None = None
     for event in heapq.merge(archived_events(directory, segments, stream), live, key=lambda e: e.position):
         if last is not None and event.position == last.position and event.hash == last.hash:
@@ -243,16 +242,16 @@ def with_archive(ledger: Ledger, live: Iterable[Event], stream: str | None = Non
 # ---------------------------------------------------------------- verify across the archive
 
 
-def check_chain(ledger: Ledger, checker: ChainChecker, head: Head, include_archive: bool,
+def check_chain(source: Store | StoreOwner, checker: ChainChecker, head: Head, include_archive: bool,
                 directory: Path | None = None) -> list[str]:
     """Feed the whole chain to `checker` (see `chain_feed`); returns the notes."""
     notes: list[str] = []
-    live = ledger.store.read_all(0, None, NO_FILTER, head.position)
-    checker.check_all(chain_feed(ledger, checker, live, include_archive, notes, directory))  # type: ignore[arg-type]
+    live = store_of(source).read_all(0, None, NO_FILTER, head.position)
+    checker.check_all(chain_feed(source, checker, live, include_archive, notes, directory))  # type: ignore[arg-type]
     return notes
 
 
-def chain_feed(ledger: Ledger, checker: ChainChecker, live: Iterable[Any], include_archive: bool,
+def chain_feed(source: Store | StoreOwner, checker: ChainChecker, live: Iterable[Any], include_archive: bool,
                notes: list[str], directory: Path | None = None) -> Iterator[Any]:
     """What a verifier feeds its checker, one item at a time, instead of the live events:
 
@@ -265,17 +264,17 @@ def chain_feed(ledger: Ledger, checker: ChainChecker, live: Iterable[Any], inclu
 
     Items without a `position` (a verifier's stand-ins for unreadable events) pass through.
     Appends notes saying what was and was not checked."""
-    segments = manifests(ledger.store)
+    segments = manifests(store_of(source))
     if not segments:
         return iter(live)
     if include_archive:
-        return _merged_with_archive(ledger, checker, live, segments, notes, directory)
+        return _merged_with_archive(source, checker, live, segments, notes, directory)
     return _bridged(checker, live, segments, notes)
 
 
-def _merged_with_archive(ledger: Ledger, checker: ChainChecker, live: Iterable[Any],
+def _merged_with_archive(source: Store | StoreOwner, checker: ChainChecker, live: Iterable[Any],
                          segments: list[Manifest], notes: list[str], directory: Path | None) -> Iterator[Any]:
-    directory = directory or archive_dir(ledger)
+    directory = directory or archive_dir(source)
     sound = []
     for manifest in segments:
         problems = check_segment(directory, manifest)
@@ -326,9 +325,10 @@ def _bridged(checker: ChainChecker, live: Iterable[Any], segments: list[Manifest
             skipped += end - start + 1
             position, prev_hash = end, last_hash
         checker.prev_position, checker.prev_hash = position, prev_hash
-        stream = getattr(item, "stream", None)
-        if stream is not None and stream not in checker.stream_versions and stream in archived_versions:
-            checker.stream_versions[stream] = archived_versions[stream]
+        live_stream: str | None = getattr(item, "stream", None)
+        if live_stream is not None and live_stream not in checker.stream_versions \
+                and live_stream in archived_versions:
+            checker.stream_versions[live_stream] = archived_versions[live_stream]
         yield item
     first = min(m.first_position for m in segments)
     last = max(m.last_position for m in segments)
@@ -340,22 +340,22 @@ def _bridged(checker: ChainChecker, live: Iterable[Any], segments: list[Manifest
 # ---------------------------------------------------------------- archive list / verify / restore
 
 
-def list_segments(ledger: Ledger) -> list[Manifest]:
-    return manifests(ledger.store)
+def list_segments(source: Store | StoreOwner) -> list[Manifest]:
+    return manifests(store_of(source))
 
 
-def verify_segments(ledger: Ledger, directory: Path | None = None) -> dict[str, list[str]]:
+def verify_segments(source: Store | StoreOwner, directory: Path | None = None) -> dict[str, list[str]]:
     """Each segment's problems (file, gzip CRC, sha256, positions, bridges)."""
-    directory = directory or archive_dir(ledger)
-    return {m.name: check_segment(directory, m) for m in manifests(ledger.store)}
+    directory = directory or archive_dir(source)
+    return {m.name: check_segment(directory, m) for m in manifests(store_of(source))}
 
 
-def restore_segment(ledger: Ledger, name: str, out: Path, files: FileSystem = REAL,
+def restore_segment(source: Store | StoreOwner, name: str, out: Path, files: FileSystem = REAL,
                     directory: Path | None = None) -> int:
     """Write a segment's events, checked, as an interchange JSON Lines file (what `chronik
     export` writes and `chronik import` reads, e.g. into a scratch ledger for inspection)."""
-    directory = directory or archive_dir(ledger)
-    found = [m for m in manifests(ledger.store) if m.name == name]
+    directory = directory or archive_dir(source)
+    found = [m for m in manifests(store_of(source)) if m.name == name]
     if not found:
         raise NotFound(f"no archive segment named {name!r}; see `chronik archive list`")
     events = list(read_segment(directory, found[0]))
@@ -363,11 +363,11 @@ def restore_segment(ledger: Ledger, name: str, out: Path, files: FileSystem = RE
     return len(events)
 
 
-def verify_chain(ledger: Ledger, include_archive: bool = True, directory: Path | None = None
+def verify_chain(source: Store | StoreOwner, include_archive: bool = True, directory: Path | None = None
                  ) -> VerifyReport:
     """The chain check of `chronik verify [--include-archive]` on an archived ledger: live
     events bridged across the archive's manifests, or archive + live as one chain."""
-    head = ledger.store.head()
+    head = store_of(source).head()
     checker = ChainChecker()
-    notes = check_chain(ledger, checker, head, include_archive, directory)
+    notes = check_chain(source, checker, head, include_archive, directory)
     return checker.report(head=head, notes=[*notes, NO_ANCHOR_NOTE])

@@ -18,14 +18,17 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from chronik.chain import ChainChecker
 from chronik.errors import ChronikError, IntegrityError, ValidationError
-from chronik.ledger import Ledger
 from chronik.model import Head, VerifyReport
-from chronik.stores.base import NO_FILTER
+from chronik.stores.base import NO_FILTER, Store, StoreOwner, store_of
+
+if TYPE_CHECKING:
+    from chronik.integrity.keys import Keyring
 
 # Events per Store.import_events call on the destination.
 COPY_BATCH_EVENTS = 10_000
@@ -51,18 +54,23 @@ class CopyReport(msgspec.Struct, frozen=True):
     verify: VerifyReport
 
 
-def copy_ledger(source: Ledger, destination: Ledger, append_to: bool = False,
-                batch_size: int = COPY_BATCH_EVENTS, progress: Progress | None = None) -> CopyReport:
-    """Copy every event of `source` into `destination`; see the module docstring."""
+def copy_ledger(source: Store | StoreOwner, destination: Store | StoreOwner, append_to: bool = False,
+                batch_size: int = COPY_BATCH_EVENTS, progress: Progress | None = None,
+                keyring: Keyring | None = None) -> CopyReport:
+    """Copy every event of `source` into `destination`; see the module docstring. The copy is
+    verified at the end, its signatures against `keyring` when one is given."""
+    from chronik.integrity.verify import verify_ledger
+
+    source, destination = store_of(source), store_of(destination)
     if not 1 <= batch_size <= MAX_COPY_BATCH_EVENTS:
         raise ValidationError("batch_size", f"{batch_size} is not from 1 to {MAX_COPY_BATCH_EVENTS}",
                               f"use e.g. {COPY_BATCH_EVENTS}")
     started = time.perf_counter()
     source_head = source.head()
     start = _resume_point(source, destination, source_head, append_to)
-    versions = {info.stream: info.version for info in destination.streams()} if start.position else {}
+    versions = {info.stream: info.version for info in destination.streams(None)} if start.position else {}
     checker = ChainChecker(start.position, start.hash, versions)
-    events = source.store.read_all(start.position, None, NO_FILTER, source_head.position)
+    events = source.read_all(start.position, None, NO_FILTER, source_head.position)
     total = source_head.position - start.position
     copied = 0
     while batch := list(itertools.islice(events, batch_size)):
@@ -73,11 +81,11 @@ def copy_ledger(source: Ledger, destination: Ledger, append_to: bool = False,
                                  f"{report.first_bad_position} ({report.problems[0].detail}); the "
                                  f"destination holds the {copied + start.position} events before "
                                  f"this batch. Run `chronik verify` on the source")
-        destination.store.import_events(batch)
+        destination.import_events(batch)
         copied += len(batch)
         if progress is not None:
             progress(copied, total)
-    verify = destination.verify()
+    verify = verify_ledger(destination, keyring=keyring).to_verify_report()
     head = destination.head()
     if not verify.ok or head != source_head:
         raise IntegrityError(f"copy finished but the destination does not match: verify "
@@ -89,7 +97,7 @@ def copy_ledger(source: Ledger, destination: Ledger, append_to: bool = False,
                       round(copied / seconds, 1) if seconds else 0.0, verify)
 
 
-def _resume_point(source: Ledger, destination: Ledger, source_head: Head, append_to: bool) -> Head:
+def _resume_point(source: Store, destination: Store, source_head: Head, append_to: bool) -> Head:
     """Where the copy starts: genesis for an empty destination, else its head when that is a
     prefix of the source and append_to allows it."""
     head = destination.head()
@@ -102,7 +110,7 @@ def _resume_point(source: Ledger, destination: Ledger, source_head: Head, append
     if head.position > source_head.position:
         raise CopyRefused(f"--append-to: the destination holds {head.position} events, more than the "
                           f"source's {source_head.position}, so it is not a prefix of the source")
-    same = next(source.store.read_all(head.position - 1, 1, NO_FILTER, head.position), None)
+    same = next(source.read_all(head.position - 1, 1, NO_FILTER, head.position), None)
     if same is None or same.hash != head.hash:
         raise CopyRefused(f"--append-to: the destination's head (position {head.position}) differs "
                           f"from the source's event at that position, so it is not a prefix of the "

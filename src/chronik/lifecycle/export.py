@@ -18,15 +18,16 @@ import io
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import msgspec
 
+from chronik import rules
 from chronik.errors import StorageError, ValidationError
 from chronik.fileio import REAL, FileSystem
-from chronik.ledger import Ledger
 from chronik.lifecycle.records import FIELDS, export_line, record_of
 from chronik.model import Event, Filter
+from chronik.stores.base import Store, StoreOwner, limits_of, store_of
 
 FORMATS = ("jsonl", "json", "csv")
 # Events written between two flushes of the output buffer (and two progress calls).
@@ -35,19 +36,22 @@ EXPORT_CHUNK_EVENTS = 5_000
 Progress = Callable[[int, int], None]
 
 
-def export_events(ledger: Ledger, out: BinaryIO, format: str = "jsonl", after: int = 0,
+def export_events(ledger: Store | StoreOwner, out: BinaryIO, format: str = "jsonl", after: int = 0,
                   filter: Filter | None = None, progress: Progress | None = None) -> int:
     """Write the events with position > `after` matching `filter` to `out` (a binary file) in
     `format`; returns how many were written. `progress(done, total)` is called after each chunk,
     `total` being an upper bound (the events after `after`)."""
     if format not in FORMATS:
         raise ValidationError("format", f"{format!r} is not an export format", f"use one of {', '.join(FORMATS)}")
-    total = max(ledger.head().position - after, 0)
+    store = store_of(ledger)
+    rules.check_count(after, "after", 0)
+    head = store.head().position
+    total = max(head - after, 0)
     writer = _WRITERS[format]()
     out.write(writer.start())
     count = 0
     chunk: list[bytes] = []
-    for event in ledger.read_all(after=after, filter=filter):
+    for event in store.read_all(after, None, rules.read_filter(filter, limits_of(ledger)), head):
         chunk.append(writer.event(event, count))
         count += 1
         if len(chunk) == EXPORT_CHUNK_EVENTS:
@@ -63,7 +67,7 @@ def export_events(ledger: Ledger, out: BinaryIO, format: str = "jsonl", after: i
     return count
 
 
-def export_to_path(ledger: Ledger, path: str | Path, format: str = "jsonl", after: int = 0,
+def export_to_path(ledger: Store | StoreOwner, path: str | Path, format: str = "jsonl", after: int = 0,
                    filter: Filter | None = None, progress: Progress | None = None,
                    files: FileSystem = REAL) -> int:
     """`export_events` into the file `path`, all or nothing: written to `<path>.tmp` through
@@ -117,6 +121,16 @@ class _FileSink:
         return None
 
 
+class _Writer(Protocol):
+    """One export format: bytes before the events, per event, after them."""
+
+    def start(self) -> bytes: ...
+
+    def event(self, event: Event, index: int) -> bytes: ...
+
+    def end(self, count: int) -> bytes: ...
+
+
 class _JsonLines:
     def start(self) -> bytes:
         return b""
@@ -166,4 +180,4 @@ class _Csv:
         return b""
 
 
-_WRITERS = {"jsonl": _JsonLines, "json": _JsonArray, "csv": _Csv}
+_WRITERS: dict[str, Callable[[], _Writer]] = {"jsonl": _JsonLines, "json": _JsonArray, "csv": _Csv}

@@ -38,11 +38,12 @@ from typing import IO, Any
 
 import msgspec
 
+from chronik import codec, rules
 from chronik.chain import ChainChecker
 from chronik.errors import IntegrityError, ValidationError
-from chronik.ledger import Ledger
 from chronik.lifecycle.records import load_line, parse_line
 from chronik.model import Event, Expect, Head, NewEvent
+from chronik.stores.base import Store, StoreOwner, limits_of, signer_of, store_of
 
 # Events per Store.import_events call (one transaction / one write each).
 IMPORT_CHUNK_EVENTS = 10_000
@@ -64,12 +65,13 @@ class ImportReport(msgspec.Struct, frozen=True):
     notes: list[str] = msgspec.field(default_factory=list)
 
 
-def import_events(ledger: Ledger, source: Source, rechain: bool = False,
+def import_events(ledger: Store | StoreOwner, source: Source, rechain: bool = False,
                   progress: Progress | None = None, chunk_events: int = IMPORT_CHUNK_EVENTS) -> ImportReport:
     """Import the recorded events of `source` (a path or a binary file) into `ledger`."""
     started = time.perf_counter()
+    store = store_of(ledger)
     with _seekable(source) as file:
-        head = ledger.head()
+        head = store.head()
         plan = _plan(ledger, file, head, rechain, chunk_events)
         file.seek(plan.start_offset)
         imported, rechained, new_from = _apply(ledger, file, plan, progress, chunk_events)
@@ -81,7 +83,7 @@ def import_events(ledger: Ledger, source: Source, rechain: bool = False,
         if plan.first_bad_detail:
             notes.append(f"the chain was broken at position {plan.first_bad_position}: {plan.first_bad_detail}")
     return ImportReport(plan.count, imported, plan.skip, rechained,
-                        plan.first_bad_position if rechained else None, new_from, ledger.head(),
+                        plan.first_bad_position if rechained else None, new_from, store.head(),
                         round(seconds, 3), round((imported + rechained) / seconds, 1) if seconds else 0.0,
                         notes)
 
@@ -96,10 +98,10 @@ class _Plan(msgspec.Struct):
     chunk_digests: list[bytes] = msgspec.field(default_factory=list)
 
 
-def _plan(ledger: Ledger, file: IO[bytes], head: Head, rechain: bool, chunk_events: int) -> _Plan:
+def _plan(ledger: Store | StoreOwner, file: IO[bytes], head: Head, rechain: bool, chunk_events: int) -> _Plan:
     """Pass 1: parse and verify everything; decide what is skipped, imported and re-chained."""
     plan = _Plan(file.tell())
-    limits = ledger.limits
+    limits = limits_of(ledger)
     lines = _lines(file)
     first_line = next(lines, None)
     if first_line is None:
@@ -109,7 +111,7 @@ def _plan(ledger: Ledger, file: IO[bytes], head: Head, rechain: bool, chunk_even
     if overlap:
         checker = ChainChecker()
     else:
-        versions = {info.stream: info.version for info in ledger.streams()}
+        versions = {info.stream: info.version for info in store_of(ledger).streams(None)}
         checker = ChainChecker(head.position, head.hash, versions)
     matched = False
     digest = hashlib.sha256()
@@ -151,11 +153,11 @@ def _plan(ledger: Ledger, file: IO[bytes], head: Head, rechain: bool, chunk_even
     return plan
 
 
-def _apply(ledger: Ledger, file: IO[bytes], plan: _Plan, progress: Progress | None,
+def _apply(ledger: Store | StoreOwner, file: IO[bytes], plan: _Plan, progress: Progress | None,
            chunk_events: int) -> tuple[int, int, int | None]:
     """Pass 2: chunk by chunk (the chunks of pass 1), skip, import verbatim, then re-chain."""
     verbatim_end = plan.count if plan.first_bad_index is None else plan.first_bad_index
-    limits = ledger.limits
+    limits = limits_of(ledger)
     imported = rechained = 0
     new_from: int | None = None
     lines = _lines(file)
@@ -169,7 +171,7 @@ def _apply(ledger: Ledger, file: IO[bytes], plan: _Plan, progress: Progress | No
         verbatim = [load_line(line, where, limits)
                     for index, (where, line) in enumerate(chunk, offset)
                     if plan.skip <= index < verbatim_end]
-        ledger.store.import_events(verbatim)
+        store_of(ledger).import_events(verbatim)
         imported += len(verbatim)
         if offset + len(chunk) > verbatim_end and plan.first_bad_index is not None:
             first_again = max(verbatim_end - offset, 0)
@@ -182,13 +184,13 @@ def _apply(ledger: Ledger, file: IO[bytes], plan: _Plan, progress: Progress | No
     return imported, rechained, new_from
 
 
-def _rechain(ledger: Ledger, events: list[Event]) -> tuple[int | None, int]:
+def _rechain(ledger: Store | StoreOwner, events: list[Event]) -> tuple[int | None, int]:
     """Append each event's content again, one call per run of events that share a time."""
     batch: list[Event] = []
     first_position: int | None = None
     for event in events:
         if batch and (event.time != batch[0].time or not _keeps_order(batch, event)
-                      or len(batch) == ledger.limits.max_batch_events):
+                      or len(batch) == limits_of(ledger).max_batch_events):
             position = _append_again(ledger, batch)
             first_position = first_position or position
             batch = []
@@ -205,14 +207,16 @@ def _keeps_order(batch: list[Event], event: Event) -> bool:
     return event.stream == batch[-1].stream or all(e.stream != event.stream for e in batch)
 
 
-def _append_again(ledger: Ledger, batch: list[Event]) -> int:
-    moment = datetime.fromisoformat(batch[0].time.replace("Z", "+00:00"))
-    again = Ledger(ledger.store, clock=lambda: moment, limits=ledger.limits)
+def _append_again(ledger: Store | StoreOwner, batch: list[Event]) -> int:
+    """Append the batch's content again, stamped with its recorded time, signed by the owner's
+    signer (re-chained events are signed like any other append of that ledger)."""
+    moment = codec.format_time(datetime.fromisoformat(batch[0].time.replace("Z", "+00:00")))
     streams: dict[str, tuple[list[NewEvent], Any]] = {}
     for event in batch:
         streams.setdefault(event.stream, ([], Expect.ANY))[0].append(
             NewEvent(event.type, event.data, event.meta, event.id))
-    results = again.append_many(streams)
+    batches = rules.stream_batches(streams, moment, limits_of(ledger))
+    results = store_of(ledger).append(batches, signer=signer_of(ledger))
     return min(result.first_position for result in results.values())
 
 

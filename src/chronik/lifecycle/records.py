@@ -1,17 +1,13 @@
 """The interchange record: one recorded event as export writes it and import reads it.
 
-A JSON Lines export line is the recorded event as a compact JSON object with its keys in this
-order, `data` and `meta` in canonical form and `sig` always present (null when unsigned)::
-
-    {"position":1,"stream":"order:1","version":1,"type":"created","id":"0192…","time":"2026-…Z",
-     "data":{"n":1},"meta":{},"prev":"000…","hash":"6c4…","sig":null}
-
-so exporting the same events from any store gives the same bytes. Reading is strict: every field
-is checked as the ledger checks new input (names, id, time form, hash form, limits) and errors
-name the line and the field. A line in another key order, with whitespace, without `sig`, or with
-the `more` framing key of a jsonl store file is accepted too (parsed the slow, strict way: duplicate
-keys, NaN and invalid UTF-8 are refused); `data` and `meta` are re-encoded canonically, which is
-what the hash covers.
+The line format itself — key order, `sig` always present in the interchange form, the framing
+keys of a ledger file — is defined once, in `chronik.stores.jsonl.format`; this module writes
+and reads it. Exporting the same events from any store gives the same bytes. Reading is strict:
+every field is checked as the ledger checks new input (names, id, time form, hash form, limits)
+and errors name the line and the field. A line in another key order, with whitespace, without
+`sig`, or with the framing keys of a jsonl ledger file is accepted too (parsed the slow, strict
+way: duplicate keys, NaN and invalid UTF-8 are refused); `data` and `meta` are re-encoded
+canonically, which is what the hash covers.
 """
 
 from __future__ import annotations
@@ -24,64 +20,33 @@ import msgspec
 
 from chronik import codec
 from chronik.errors import LimitExceeded, ValidationError
-from chronik.ledger import MAX_COUNT, STREAM_FIX, STREAM_PATTERN, TYPE_FIX, TYPE_PATTERN
 from chronik.limits import Limits
 from chronik.model import Event
+from chronik.rules import MAX_COUNT, STREAM_FIX, STREAM_PATTERN, TYPE_FIX, TYPE_PATTERN
+from chronik.stores.jsonl.format import (
+    FIELDS,
+    InterchangeRecord,
+    LooseRecord,
+    decode_interchange,
+    encode,
+    event_of,
+    interchange_of,
+    strip_framing,
+)
 
-FIELDS = ("position", "stream", "version", "type", "id", "time", "data", "meta", "prev", "hash", "sig")
+__all__ = ["FIELDS", "InterchangeRecord", "record_of", "export_line", "parse_line", "load_line"]
 
 _TIME_FORM = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 _HASH_FORM = re.compile(r"[0-9a-f]{64}")
 # A signature (HMAC, optionally prefixed by its key id) is a short printable token.
 _SIG_FORM = re.compile(r"[A-Za-z0-9_.:+=/-]{1,512}")
 
-
-class InterchangeRecord(msgspec.Struct, forbid_unknown_fields=True):
-    """One export line; field order is key order. data/meta are canonical JSON bytes."""
-
-    position: int
-    stream: str
-    version: int
-    type: str
-    id: str
-    time: str
-    data: msgspec.Raw
-    meta: msgspec.Raw
-    prev: str
-    hash: str
-    sig: str | None = None
-
-
-class _LooseRecord(msgspec.Struct, forbid_unknown_fields=True):
-    """The same record parsed from a JSON object in any form (the slow path)."""
-
-    position: int
-    stream: str
-    version: int
-    type: str
-    id: str
-    time: str
-    data: dict[str, Any]
-    meta: dict[str, Any]
-    prev: str
-    hash: str
-    sig: str | None = None
-
-
-_encode_record = msgspec.json.Encoder().encode
-_decode_record = msgspec.json.Decoder(InterchangeRecord).decode
-
-
-def record_of(event: Event) -> InterchangeRecord:
-    return InterchangeRecord(event.position, event.stream, event.version, event.type, event.id,
-                             event.time, msgspec.Raw(codec.encode_json(event.data)),
-                             msgspec.Raw(codec.encode_json(event.meta)), event.prev, event.hash,
-                             event.sig)
+record_of = interchange_of
 
 
 def export_line(event: Event) -> bytes:
     """The JSONL export line of `event`, without its newline."""
-    return _encode_record(record_of(event))
+    return encode(interchange_of(event))
 
 
 def parse_line(line: bytes, where: str, limits: Limits) -> Event:
@@ -89,12 +54,12 @@ def parse_line(line: bytes, where: str, limits: Limits) -> Event:
 
     Raises ValidationError naming `where` (e.g. "line 12") and the field."""
     try:
-        record = _decode_record(line)
+        record = decode_interchange(line)
     except msgspec.DecodeError:
         record = None
     # Re-encoding gives the same bytes only for a line in export form (no duplicate key, no
     # whitespace, keys in order); data and meta likewise only when canonical.
-    if record is not None and _encode_record(record) == line:
+    if record is not None and encode(record) == line:
         data, meta = bytes(record.data), bytes(record.meta)
         data_value, meta_value = _canonical_object(data, limits), _canonical_object(meta, limits)
         if data_value is not None and meta_value is not None:
@@ -106,12 +71,10 @@ def load_line(line: bytes, where: str, limits: Limits) -> Event:
     """The event on a line that `parse_line` has already accepted (the same bytes): decoded
     without the checks again."""
     try:
-        record = _decode_record(line)
+        record = decode_interchange(line)
     except msgspec.DecodeError:
         return parse_line(line, where, limits)
-    return Event(record.position, record.stream, record.version, record.type, record.id, record.time,
-                 codec.decode_object(record.data), codec.decode_object(record.meta), record.prev,
-                 record.hash, record.sig)
+    return event_of(record, codec.decode_object(record.data), codec.decode_object(record.meta), record.sig)
 
 
 def _canonical_object(raw: bytes, limits: Limits) -> dict[str, Any] | None:
@@ -135,10 +98,8 @@ def _parse_loose(line: bytes, where: str, limits: Limits) -> Event:
     if not isinstance(value, dict):
         raise ValidationError(where, "is not a JSON object",
                               "give one recorded event per line, as `chronik export` writes it")
-    if isinstance(value.get("more"), int):
-        del value["more"]  # the batch framing of a jsonl store file: not part of the event
     try:
-        record = msgspec.convert(value, _LooseRecord)
+        record = msgspec.convert(strip_framing(value), LooseRecord)
     except msgspec.ValidationError as exc:
         raise ValidationError(where, f"is not a recorded event: {exc}",
                               f"give the fields {', '.join(FIELDS)}") from None
@@ -147,7 +108,7 @@ def _parse_loose(line: bytes, where: str, limits: Limits) -> Event:
     return _checked(record, record.data, record.meta, len(data) + len(meta), where, limits)
 
 
-def _checked(record: InterchangeRecord | _LooseRecord, data: dict[str, Any], meta: dict[str, Any],
+def _checked(record: InterchangeRecord | LooseRecord, data: dict[str, Any], meta: dict[str, Any],
              size_bytes: int, where: str, limits: Limits) -> Event:
     for name in ("position", "version"):
         number = getattr(record, name)
@@ -170,8 +131,7 @@ def _checked(record: InterchangeRecord | _LooseRecord, data: dict[str, Any], met
     if size_bytes > limits.max_event_bytes:
         raise LimitExceeded(f"{where}.data", "max_event_bytes", limits.max_event_bytes, size_bytes,
                             "the destination's limits are lower than the source's")
-    return Event(record.position, record.stream, record.version, record.type, record.id, record.time,
-                 data, meta, record.prev, record.hash, record.sig)
+    return event_of(record, data, meta, record.sig)
 
 
 def _check_name(value: str, field: str, pattern: re.Pattern[str], limit_name: str, max_chars: int,

@@ -36,7 +36,6 @@ import msgspec
 from chronik import codec
 from chronik.errors import StorageError, ValidationError
 from chronik.fileio import REAL, FileSystem
-from chronik.ledger import Ledger
 from chronik.lifecycle.archive import CONFIG_KIND as ARCHIVE_CONFIG_KIND
 from chronik.lifecycle.archive import (
     MANIFEST_SUFFIX,
@@ -53,7 +52,8 @@ from chronik.lifecycle.archive import (
     write_segment,
 )
 from chronik.model import Event, Filter
-from chronik.stores.base import AuxChange
+from chronik.rules import read_filter
+from chronik.stores.base import AuxChange, Store, StoreOwner, limits_of, store_of
 
 POLICY_KIND = "chronik.retention"
 # Positions per remove_events call (SQL stores delete in batches; JSON Lines rewrites per call).
@@ -103,11 +103,11 @@ def parse_duration(text: str) -> int:
 # ---------------------------------------------------------------- policies
 
 
-def policies(ledger: Ledger) -> list[Policy]:
-    return [msgspec.json.decode(value, type=Policy) for _, value in ledger.store.aux_range(POLICY_KIND)]
+def policies(source: Store | StoreOwner) -> list[Policy]:
+    return [msgspec.json.decode(value, type=Policy) for _, value in store_of(source).aux_range(POLICY_KIND)]
 
 
-def set_policy(ledger: Ledger, category: str, max_age_s: int | None = None, max_count: int | None = None,
+def set_policy(source: Store | StoreOwner, category: str, max_age_s: int | None = None, max_count: int | None = None,
                keep_latest: bool = True) -> Policy:
     if not isinstance(category, str) or not CATEGORY_PATTERN.fullmatch(category):
         raise ValidationError("category", f"{category!r} is not a category",
@@ -119,29 +119,29 @@ def set_policy(ledger: Ledger, category: str, max_age_s: int | None = None, max_
     if max_count is not None and max_count < 1:
         raise ValidationError("max_count", "must be at least 1")
     policy = Policy(category, max_age_s, max_count, keep_latest)
-    ledger.store.aux_write([AuxChange(POLICY_KIND, category, msgspec.json.encode(policy))])
+    store_of(source).aux_write([AuxChange(POLICY_KIND, category, msgspec.json.encode(policy))])
     return policy
 
 
-def remove_policy(ledger: Ledger, category: str) -> None:
-    ledger.store.aux_write([AuxChange(POLICY_KIND, category, None)])
+def remove_policy(source: Store | StoreOwner, category: str) -> None:
+    store_of(source).aux_write([AuxChange(POLICY_KIND, category, None)])
 
 
 # ---------------------------------------------------------------- planning
 
 
-def plan(ledger: Ledger, now: datetime | None = None, limit: int | None = None) -> dict[str, list[Event]]:
+def plan(source: Store | StoreOwner, now: datetime | None = None, limit: int | None = None) -> dict[str, list[Event]]:
     """The events due under each policy, per category, in position order."""
     now = now or datetime.now(UTC)
-    head = ledger.head().position
+    store = store_of(source)
+    head = store.head().position
     due: dict[str, list[Event]] = {}
-    for policy in policies(ledger):
+    for policy in policies(source):
         cutoff = None if policy.max_age_s is None else \
             codec.format_time(now - timedelta(seconds=policy.max_age_s))
         by_stream: dict[str, list[Event]] = {}
-        for event in ledger.read_all(filter=Filter(categories=[policy.category])):
-            if event.position > head:
-                break
+        category = read_filter(Filter(categories=[policy.category]), limits_of(source))
+        for event in store.read_all(0, None, category, head):
             by_stream.setdefault(event.stream, []).append(event)
         chosen: list[Event] = []
         for events in by_stream.values():
@@ -166,7 +166,7 @@ def _due_prefix(events: list[Event], policy: Policy, cutoff: str | None, head: i
 # ---------------------------------------------------------------- applying
 
 
-def apply_retention(ledger: Ledger, dry_run: bool = False, directory: str | None = None,
+def apply_retention(source: Store | StoreOwner, dry_run: bool = False, directory: str | None = None,
                     now: datetime | None = None, files: FileSystem = REAL,
                     crash: CrashHook | None = None, remove_batch: int = REMOVE_BATCH,
                     segment_events: int = SEGMENT_MAX_EVENTS, progress: Progress | None = None,
@@ -175,28 +175,28 @@ def apply_retention(ledger: Ledger, dry_run: bool = False, directory: str | None
     named points archive_written, archive_fsynced, manifest_written, mid_delete, deleted, done
     (tests kill the process there)."""
     crash = crash or (lambda point: None)
-    where = archive_dir(ledger, directory)
+    where = archive_dir(source, directory)
     if dry_run:
-        due = plan(ledger, now, limit)
+        due = plan(source, now, limit)
         return RetentionReport(True, str(where), {c: len(e) for c, e in due.items()})
     make_directory(where, files)
-    if directory and ledger.store.aux_get(ARCHIVE_CONFIG_KIND, "archive_dir") is None:
-        set_archive_dir(ledger, directory)  # so verify, replay and archive find it later
+    if directory and store_of(source).aux_get(ARCHIVE_CONFIG_KIND, "archive_dir") is None:
+        set_archive_dir(source, directory)  # so verify, replay and archive find it later
     with _archive_lock(where):
         report = RetentionReport(False, str(where), {})
-        report.recovered = recover(ledger, where, files, remove_batch)
-        due = plan(ledger, now, limit)
+        report.recovered = recover(source, where, files, remove_batch)
+        due = plan(source, now, limit)
         report.due = {c: len(e) for c, e in due.items()}
         chosen = sorted((e for events in due.values() for e in events), key=lambda e: e.position)
         created = codec.format_time(now or datetime.now(UTC))
         for start in range(0, len(chosen), segment_events):
             batch = chosen[start:start + segment_events]
             manifest = write_segment(where, batch, created, files, crash)
-            record_manifest(ledger.store, manifest)
+            record_manifest(store_of(source), manifest)
             crash("manifest_written")
-            report.removed += _remove(ledger, manifest, remove_batch, crash)
+            report.removed += _remove(source, manifest, remove_batch, crash)
             crash("deleted")
-            record_manifest(ledger.store, msgspec.structs.replace(manifest, removed=True))
+            record_manifest(store_of(source), msgspec.structs.replace(manifest, removed=True))
             crash("done")
             report.archived += manifest.count
             report.segments.append(SegmentReport(manifest.name, manifest.first_position,
@@ -206,20 +206,20 @@ def apply_retention(ledger: Ledger, dry_run: bool = False, directory: str | None
         return report
 
 
-def _remove(ledger: Ledger, manifest: Manifest, remove_batch: int, crash: CrashHook) -> int:
+def _remove(source: Store | StoreOwner, manifest: Manifest, remove_batch: int, crash: CrashHook) -> int:
     positions = list(manifest.positions())
     removed = 0
     for start in range(0, len(positions), remove_batch):
-        removed += ledger.store.remove_events(positions[start:start + remove_batch])
+        removed += store_of(source).remove_events(positions[start:start + remove_batch])
         if start + remove_batch < len(positions):
             crash("mid_delete")
     return removed
 
 
-def recover(ledger: Ledger, where: Path, files: FileSystem = REAL, remove_batch: int = REMOVE_BATCH) -> list[str]:
+def recover(source: Store | StoreOwner, where: Path, files: FileSystem = REAL, remove_batch: int = REMOVE_BATCH) -> list[str]:
     """Finish or undo what an interrupted run left behind; returns what was done."""
     done: list[str] = []
-    recorded = {m.name: m for m in manifests(ledger.store)}
+    recorded = {m.name: m for m in manifests(store_of(source))}
     for path in sorted(where.iterdir()):
         name = path.name
         if name.endswith(".tmp"):
@@ -228,7 +228,7 @@ def recover(ledger: Ledger, where: Path, files: FileSystem = REAL, remove_batch:
         elif name.endswith(MANIFEST_SUFFIX) and name[:-len(MANIFEST_SUFFIX)] not in recorded:
             manifest = msgspec.json.decode(path.read_bytes(), type=Manifest)
             list(read_segment(where, manifest))  # raises IntegrityError unless the segment is whole
-            record_manifest(ledger.store, manifest)
+            record_manifest(store_of(source), manifest)
             recorded[manifest.name] = manifest
             done.append(f"recorded the manifest of {manifest.name}")
     for path in sorted(where.glob("segment-*" + SEGMENT_SUFFIX)):
@@ -238,8 +238,8 @@ def recover(ledger: Ledger, where: Path, files: FileSystem = REAL, remove_batch:
             done.append(f"deleted the unrecorded segment {path.name} (its events are live)")
     for manifest in recorded.values():
         if not manifest.removed:
-            count = _remove(ledger, manifest, remove_batch, lambda point: None)
-            record_manifest(ledger.store, msgspec.structs.replace(manifest, removed=True))
+            count = _remove(source, manifest, remove_batch, lambda point: None)
+            record_manifest(store_of(source), msgspec.structs.replace(manifest, removed=True))
             done.append(f"finished removing {count} archived events of {manifest.name}")
     return done
 
