@@ -23,7 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
-from chronik.domains.extensions import sindri
+from chronik.domains.extensions.compat import lines as sindri
 from chronik.domains.extensions.events import (
     InstallCompleted,
     InstallStarted,
@@ -34,6 +34,7 @@ from chronik.domains.extensions.events import (
     ValidationFailed,
     ValidationSucceeded,
 )
+from chronik.domains.extensions.timekeys import now_text
 
 
 def build_sindri_file(path: Path, events: int, extensions: int, seed: int = 7) -> None:
@@ -68,7 +69,7 @@ def build_sindri_file(path: Path, events: int, extensions: int, seed: int = 7) -
     with open(path, "wb") as out:
         for _name, event, before, after, at in lines[:events]:
             envelope = sindri.new_envelope(event, before, after, str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                                           sindri.now_text(at))
+                                           now_text(at))
             out.write(sindri.encode_line(envelope))
 
 
@@ -78,7 +79,7 @@ def import_into_sqlite(sindri_path: Path, db_path: Path) -> float:
 
     started = time.perf_counter()
     with chronik.open_ledger(f"sqlite:///{db_path}?durability=relaxed") as ledger:
-        service.import_sindri(service.StoreBackend(ledger), sindri_path)
+        service.import_sindri(ledger, sindri_path)
     return time.perf_counter() - started
 
 

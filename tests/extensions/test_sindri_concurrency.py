@@ -6,7 +6,8 @@ import shutil
 import threading
 from pathlib import Path
 
-from chronik.domains.extensions import sindri
+from chronik.domains.extensions.compat import file as sindri_file
+from chronik.domains.extensions.compat import lines
 from chronik.domains.extensions.events import ValidationSucceeded
 
 # A copy of ../shared/testdata/sindri (real Sindri data and its oracles), kept with the tests so
@@ -19,14 +20,14 @@ def test_no_append_lost_during_compaction(tmp_path):
     path = tmp_path / "status_ledger.jsonl"
     if (DATA / "ledger-full.jsonl").exists():
         shutil.copyfile(DATA / "ledger-full.jsonl", path)  # old events: compaction really rewrites
-    ledger = sindri.SindriFile(path)
+    ledger = sindri_file.SindriFile(path)
     done = threading.Event()
     compactions = []
 
     def appender(thread: int) -> None:
         for i in range(APPENDS):
             event = ValidationSucceeded(f"ext-{thread}", f"1.{i}", "manual")
-            ledger.append([sindri.new_envelope(event, "installed", "installed", event_id=f"t{thread}-{i}")])
+            ledger.append([lines.new_envelope(event, "installed", "installed", event_id=f"t{thread}-{i}")])
 
     def compactor() -> None:
         while not done.is_set():

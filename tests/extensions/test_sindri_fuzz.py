@@ -7,7 +7,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chronik.domains.extensions import sindri
+from chronik.domains.extensions import timekeys
+from chronik.domains.extensions.compat import lines as sindri_lines
+from chronik.domains.extensions.compat import queries
 from chronik.domains.extensions.events import EVENT_TYPES, InstallFailed
 
 GOOD = {"event_id": "0b7c6b1e-6f4e-4a59-9c55-0d4f1f3f8a10", "timestamp": "2026-11-20T10:00:00.123456789Z",
@@ -52,23 +54,23 @@ def lines(draw):
 def test_fuzzed_lines_never_crash(fuzzed):
     raw = [line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass") for line in fuzzed]
     data = b"\n".join(r.replace(b"\n", b" ") for r in raw) + b"\n"
-    contents = sindri.parse_lines(data)
+    contents = sindri_lines.parse_lines(data)
     numbers = [e.line for e in contents.entries] + [b.line for b in contents.bad]
     assert len(numbers) == len(set(numbers))
     nonblank = [n for n, r in enumerate(data.split(b"\n")[:-1], 1) if r.strip()]
     assert sorted(numbers) == nonblank
     for entry in contents.entries:
-        assert sindri.time_key(entry.envelope.timestamp) == entry.key and len(entry.key) == 29
-        sindri.encode_line(entry.envelope)
-    sindri.latest_status(contents.entries)
-    sindri.stats(contents)
-    scanned = sindri.scan_latest(data)  # status's fast path gives the full parse's answer
+        assert timekeys.time_key(entry.envelope.timestamp) == entry.key and len(entry.key) == 29
+        sindri_lines.encode_line(entry.envelope)
+    queries.latest_status(contents.entries)
+    queries.stats(contents)
+    scanned = queries.scan_latest(data)  # status's fast path gives the full parse's answer
     assert {n: e.line for n, e in scanned.entries.items()} == \
-        {n: e.line for n, e in sindri.latest_entries(contents.entries).items()}
+        {n: e.line for n, e in queries.latest_entries(contents.entries).items()}
 
 
 def test_timestamp_forms():
-    key = sindri.time_key
+    key = timekeys.time_key
     assert key("2026-11-20T10:00:00Z") == "2026-11-20T10:00:00.000000000"
     assert key("2026-11-20T10:00:00.250Z") == "2026-11-20T10:00:00.250000000"
     assert key("2026-11-20T10:00:00.123456Z") == "2026-11-20T10:00:00.123456000"
@@ -79,15 +81,15 @@ def test_timestamp_forms():
         assert key(bad) is None
     for text in ("2026-11-20T10:00:00Z", "2026-11-20T10:00:00.250Z", "2026-11-20T10:00:00.123456Z",
                  "2026-11-20T10:00:00.123456789Z"):
-        assert sindri.key_to_text(key(text)) == text
-    assert sindri.key_to_text(key("2026-11-20T10:00:00.500000000Z")) == "2026-11-20T10:00:00.500Z"
+        assert timekeys.key_to_text(key(text)) == text
+    assert timekeys.key_to_text(key("2026-11-20T10:00:00.500000000Z")) == "2026-11-20T10:00:00.500Z"
 
 
 def test_bad_lines_reported_with_line_numbers_and_skipped():
     good = json.dumps(GOOD, ensure_ascii=False)
     data = "\n".join([good, "{not json", "", json.dumps({**GOOD, "timestamp": "soon"}),
                       good.replace("install_failed", "install_exploded")]).encode() + b"\n"
-    contents = sindri.parse_lines(data)
+    contents = sindri_lines.parse_lines(data)
     assert [e.line for e in contents.entries] == [1]
     assert [b.line for b in contents.bad] == [2, 4, 5]
     assert "timestamp" in contents.bad[1].error
@@ -96,7 +98,7 @@ def test_bad_lines_reported_with_line_numbers_and_skipped():
 @given(text)
 def test_writes_escape_like_serde_json(message):
     event = InstallFailed("python", "3.13.0", message, 0, 1)
-    line = sindri.encode_line(sindri.new_envelope(event, "installing", "failed"))
+    line = sindri_lines.encode_line(sindri_lines.new_envelope(event, "installing", "failed"))
     serde_like = json.dumps(message, ensure_ascii=False)  # serde_json and Python agree on escapes
     assert f'"error_message":{serde_like},'.encode() in line
-    assert sindri.parse_lines(line).entries[0].envelope.event.error_message == message
+    assert sindri_lines.parse_lines(line).entries[0].envelope.event.error_message == message

@@ -11,18 +11,33 @@ Validation commands run concurrently on a bounded pool, each with a timeout; no 
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
-from chronik.domains.extensions.events import OutdatedDetected, ValidationFailed, ValidationSucceeded
+from chronik.domains.extensions.events import (
+    ExtensionEvent,
+    OutdatedDetected,
+    ValidationFailed,
+    ValidationSucceeded,
+)
 from chronik.domains.extensions.runner import error_tail
 from chronik.errors import NotFound, ValidationError
+
+
+class Recorder(Protocol):
+    """What the catalog checks need of a backend (service.Backend has it)."""
+
+    def statuses(self) -> list[dict[str, Any]]: ...
+
+    def record(self, event: ExtensionEvent, state_before: str | None, state_after: str, *,
+               extra: dict[str, Any] | None = None, runner: dict[str, Any] | None = None) -> str: ...
 
 DEFAULT_WORKERS = 4
 MAX_WORKERS = 32
@@ -37,21 +52,22 @@ class CatalogEntry(msgspec.Struct, frozen=True, kw_only=True):
     latest_version: str | None = None
 
 
-def load_catalog(path: str | Path) -> dict[str, CatalogEntry]:
+def load_catalog(path: str | os.PathLike[str]) -> dict[str, CatalogEntry]:
+    """The catalog file at `path`; errors name the field `catalog`."""
     try:
-        raw = tomllib.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+        raw = tomllib.loads(Path(os.fspath(path)).expanduser().read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise NotFound(f"{path}: no such catalog file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ValidationError("--catalog", f"{path} is not valid TOML: {exc}") from None
+        raise ValidationError("catalog", f"{path} is not valid TOML: {exc}") from None
     table = raw.get("extensions", {})
     if not isinstance(table, dict):
-        raise ValidationError("--catalog", "[extensions] must be a table of tables",
+        raise ValidationError("catalog", "[extensions] must be a table of tables",
                               "write [extensions.NAME] sections")
     try:
         return {name: msgspec.convert({**fields, "name": name}, CatalogEntry) for name, fields in table.items()}
     except msgspec.ValidationError as exc:
-        raise ValidationError("--catalog", str(exc), "see docs/extensions.md for the catalog format") from None
+        raise ValidationError("catalog", str(exc), "see docs/extensions.md for the catalog format") from None
 
 
 def check_one(entry: CatalogEntry, timeout_s: float) -> str | None:
@@ -72,11 +88,11 @@ def check_one(entry: CatalogEntry, timeout_s: float) -> str | None:
     return None
 
 
-def verify(backend: Any, catalog: dict[str, CatalogEntry], names: list[str] | None = None,
+def verify(backend: Recorder, catalog: dict[str, CatalogEntry], names: list[str] | None = None,
            workers: int = DEFAULT_WORKERS, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[dict[str, Any]]:
     """Validate installed extensions (or `names`) concurrently; record each result."""
     if not 1 <= workers <= MAX_WORKERS:
-        raise ValidationError("--workers", f"{workers} is not from 1 to {MAX_WORKERS}")
+        raise ValidationError("workers", f"{workers} is not from 1 to {MAX_WORKERS}")
     statuses = {s["name"]: s for s in backend.statuses()}
     targets = names or sorted(n for n, s in statuses.items() if s["state"] in ("installed", "failed", "outdated"))
     missing = [n for n in targets if n not in catalog]
@@ -89,15 +105,15 @@ def verify(backend: Any, catalog: dict[str, CatalogEntry], names: list[str] | No
         status = statuses.get(name, {})
         version = status.get("version") or catalog[name].version or "unknown"
         if reason is None:
-            event: Any = ValidationSucceeded(name, version, "manual")
+            event: ExtensionEvent = ValidationSucceeded(name, version, "manual")
         else:
             event = ValidationFailed(name, version, "manual", reason)
-        backend.record(name, event, status.get("state"), "installed" if reason is None else "failed")
+        backend.record(event, status.get("state"), "installed" if reason is None else "failed")
         results.append({"name": name, "ok": reason is None, "error": reason})
     return results
 
 
-def outdated(backend: Any, catalog: dict[str, CatalogEntry]) -> list[dict[str, Any]]:
+def outdated(backend: Recorder, catalog: dict[str, CatalogEntry]) -> list[dict[str, Any]]:
     """Record outdated_detected for each installed extension whose catalog has a newer version."""
     found = []
     for status in sorted(backend.statuses(), key=lambda s: s["name"]):
@@ -105,8 +121,8 @@ def outdated(backend: Any, catalog: dict[str, CatalogEntry]) -> list[dict[str, A
         if entry is None or entry.latest_version is None or status["state"] != "installed":
             continue
         if status["version"] != entry.latest_version:
-            backend.record(status["name"], OutdatedDetected(status["name"], status["version"] or "unknown",
-                                                            entry.latest_version), "installed", "outdated")
+            backend.record(OutdatedDetected(status["name"], status["version"] or "unknown", entry.latest_version),
+                           "installed", "outdated")
             found.append({"name": status["name"], "current_version": status["version"],
                           "latest_version": entry.latest_version})
     return found

@@ -1,10 +1,9 @@
-"""The extension lifecycle: 6 states, 12 event types (REFERENCE.md section 1).
+"""The extension lifecycle: 6 states, 12 event types, their fields and the catalog of types.
 
 The payload schemas are msgspec Structs that mirror Sindri v3's serde types field for field and
-in declaration order, so one definition validates a line of a Sindri ledger, encodes one
-byte-compatible with Sindri's, and names the `data` of a chronik event of the same type.
-`type` is the tag and comes first; `log_file` is omitted when None; `state_before` is always
-written (null when none).
+in declaration order (REFERENCE.md section 1), so one definition validates the event of a Sindri
+line, encodes one byte-compatible with Sindri's (compat/), and names the `data` of a chronik
+event of the same type. `type` is the tag and comes first; `log_file` is omitted when None.
 """
 
 from __future__ import annotations
@@ -12,6 +11,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
+
+from chronik.errors import ValidationError
 
 STATES = ("installed", "failed", "outdated", "installing", "removing", "removed")
 State = Literal["installed", "failed", "outdated", "installing", "removing", "removed"]
@@ -21,7 +22,7 @@ INTERRUPTED = "interrupted"
 U32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
 U64 = Annotated[int, msgspec.Meta(ge=0)]  # msgspec itself refuses integers beyond 2**64 - 1
 
-STREAM_CATEGORY = "extension"
+STREAM_CATEGORY = "extension"  # an extension NAME is the stream extension:NAME
 CLI_VERSION = "3.1.4"  # what a Sindri v3 CLI writes; chronik writes the same so both tools agree
 
 
@@ -29,20 +30,20 @@ class _Event(msgspec.Struct, tag_field="type", omit_defaults=True, frozen=True):
     extension_name: str
 
 
-class InstallStarted(_Event, tag="install_started"):
+class InstallStarted(_Event, tag="install_started", frozen=True):
     version: str
     source: str
     install_method: str
 
 
-class InstallCompleted(_Event, tag="install_completed"):
+class InstallCompleted(_Event, tag="install_completed", frozen=True):
     version: str
     duration_secs: U64
     components_installed: list[str]
     log_file: str | None = None
 
 
-class InstallFailed(_Event, tag="install_failed"):
+class InstallFailed(_Event, tag="install_failed", frozen=True):
     version: str
     error_message: str
     retry_count: U32
@@ -50,19 +51,19 @@ class InstallFailed(_Event, tag="install_failed"):
     log_file: str | None = None
 
 
-class UpgradeStarted(_Event, tag="upgrade_started"):
+class UpgradeStarted(_Event, tag="upgrade_started", frozen=True):
     from_version: str
     to_version: str
 
 
-class UpgradeCompleted(_Event, tag="upgrade_completed"):
+class UpgradeCompleted(_Event, tag="upgrade_completed", frozen=True):
     from_version: str
     to_version: str
     duration_secs: U64
     log_file: str | None = None
 
 
-class UpgradeFailed(_Event, tag="upgrade_failed"):
+class UpgradeFailed(_Event, tag="upgrade_failed", frozen=True):
     from_version: str
     to_version: str
     error_message: str
@@ -70,34 +71,34 @@ class UpgradeFailed(_Event, tag="upgrade_failed"):
     log_file: str | None = None
 
 
-class RemoveStarted(_Event, tag="remove_started"):
+class RemoveStarted(_Event, tag="remove_started", frozen=True):
     version: str
 
 
-class RemoveCompleted(_Event, tag="remove_completed"):
+class RemoveCompleted(_Event, tag="remove_completed", frozen=True):
     version: str
     duration_secs: U64
     log_file: str | None = None
 
 
-class RemoveFailed(_Event, tag="remove_failed"):
+class RemoveFailed(_Event, tag="remove_failed", frozen=True):
     version: str
     error_message: str
     duration_secs: U64
     log_file: str | None = None
 
 
-class OutdatedDetected(_Event, tag="outdated_detected"):
+class OutdatedDetected(_Event, tag="outdated_detected", frozen=True):
     current_version: str
     latest_version: str
 
 
-class ValidationSucceeded(_Event, tag="validation_succeeded"):
+class ValidationSucceeded(_Event, tag="validation_succeeded", frozen=True):
     version: str
     validation_type: str
 
 
-class ValidationFailed(_Event, tag="validation_failed"):
+class ValidationFailed(_Event, tag="validation_failed", frozen=True):
     version: str
     validation_type: str
     error_message: str
@@ -128,16 +129,8 @@ LEVELS = {"error": frozenset(t for t in EVENT_TYPES if t.endswith("_failed")),
 LEVELS["info"] = frozenset(EVENT_TYPES) - LEVELS["error"] - LEVELS["warn"]
 
 
-class Envelope(msgspec.Struct, kw_only=True, frozen=True):
-    """One line of a Sindri status ledger, keys in Sindri's order."""
-
-    event_id: str
-    timestamp: str
-    extension_name: str
-    cli_version: str
-    state_before: State | None = None  # serde reads a missing Option as None; always written
-    state_after: State
-    event: ExtensionEvent
+def stream_of(name: str) -> str:
+    return f"{STREAM_CATEGORY}:{name}"
 
 
 def default_state_after(event_type: str) -> str | None:
@@ -173,6 +166,10 @@ def version_of(event_type: str, fields: dict[str, Any] | Any) -> str | None:
     return get("version")
 
 
+def type_of(event: _Event) -> str:
+    return str(event.__struct_config__.tag)
+
+
 def event_fields(event: _Event) -> dict[str, Any]:
     """The payload without its tag, in declaration order, `log_file` omitted when None."""
     fields = msgspec.structs.asdict(event)
@@ -181,9 +178,14 @@ def event_fields(event: _Event) -> dict[str, Any]:
     return fields
 
 
-def event_from_fields(event_type: str, fields: dict[str, Any]) -> _Event:
-    """Build (and validate) a payload from a dict; extra keys are ignored, as serde does."""
+def event_from_fields(event_type: str, fields: dict[str, Any]) -> ExtensionEvent:
+    """Build (and validate) a payload from a dict; extra keys are ignored, as serde does.
+    ValidationError (field `type` or `event`) when it is not one of the 12 types or lacks a field."""
     cls = EVENT_CLASSES.get(event_type)
     if cls is None:
-        raise ValueError(f"unknown event type {event_type!r}; one of {', '.join(EVENT_TYPES)}")
-    return msgspec.convert(fields, cls)
+        raise ValidationError("type", f"{event_type!r} is not an extension event type",
+                              f"use one of {', '.join(EVENT_TYPES)}")
+    try:
+        return msgspec.convert(fields, cls)  # type: ignore[return-value]  # cls is one of the union
+    except msgspec.ValidationError as exc:
+        raise ValidationError("event", f"{event_type}: {exc}", "give every field of the type") from None

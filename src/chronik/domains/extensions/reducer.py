@@ -1,23 +1,32 @@
-"""Extension status as a pure fold of its events (both on a chronik stream and a Sindri file).
+"""Extension status as a pure fold of its events, whichever ledger they came from.
 
-A `Record` is one lifecycle event, whichever ledger it came from. The status is replaced by a
-record when it is chronik-native (position order is the truth) or, for a record that carries a
-Sindri timestamp (a Sindri line, or one imported from Sindri), when its timestamp is strictly
-greater than the current one at nanosecond precision: Sindri's rule, so the first of equal
-timestamps wins. `last_error` and `durations` are kept across records.
+A `Record` is one lifecycle event. The status is replaced by a record when it is chronik-native
+(position order is the truth) or, for a record that carries a Sindri timestamp (a Sindri line,
+or an event imported from one), when its timestamp is strictly greater than the current one at
+nanosecond precision: Sindri's rule, so the first of equal timestamps wins. `last_error` and
+`durations` are kept across records.
+
+Nothing here does I/O or knows a file format: compat/ turns Sindri lines into Records, and
+`record_from_event` turns chronik events into them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 
+from chronik.derive.reducer import Reducer
 from chronik.domains.extensions.events import EVENT_CLASSES, default_state_after, version_of
-from chronik.domains.extensions.sindri import time_key
+from chronik.domains.extensions.timekeys import time_key
+from chronik.model import Event
 
 REDUCER_NAME = "extension-status"
 REDUCER_VERSION = 1
+SNAPSHOT_EVERY = 200
+
+Status = dict[str, Any]  # JSON: what `initial()` lists
 
 
 class Record(msgspec.Struct, frozen=True, kw_only=True):
@@ -33,14 +42,14 @@ class Record(msgspec.Struct, frozen=True, kw_only=True):
     runner: dict[str, Any] | None = None
 
 
-def initial() -> dict[str, Any]:
+def initial() -> Status:
     return {"name": None, "state": None, "version": None, "since": None, "key": None, "by_time": False,
             "event_id": None, "event_type": None, "error": None, "duration_s": None, "exit_code": None,
             "log_file": None, "last_error": None, "last_error_at": None, "durations": {}, "events": 0,
             "runner": None, "v": REDUCER_VERSION}
 
 
-def apply(state: dict[str, Any], record: Record) -> dict[str, Any]:
+def apply(state: Status, record: Record) -> Status:
     """The status after `record` (a new dict; `state` is not changed)."""
     state = {**state, "events": state["events"] + 1, "name": record.name}
     if record.type not in EVENT_CLASSES or not record.state_after:
@@ -62,15 +71,16 @@ def apply(state: dict[str, Any], record: Record) -> dict[str, Any]:
     return state
 
 
-def fold(records: Any, state: dict[str, Any] | None = None) -> dict[str, Any]:
+def fold(records: Iterable[Record], state: Status | None = None) -> Status:
     state = initial() if state is None else state
     for record in records:
         state = apply(state, record)
     return state
 
 
-def record_from_event(event: Any) -> Record:
-    """A chronik Event of stream extension:NAME as a Record."""
+def record_from_event(event: Event | Any) -> Record:
+    """A chronik Event of stream extension:NAME (or anything with its stream, type, id, time,
+    data and meta) as a Record."""
     data, meta = event.data, event.meta
     imported = "sindri_timestamp" in meta
     at = meta.get("sindri_timestamp") or meta.get("at") or event.time
@@ -78,22 +88,27 @@ def record_from_event(event: Any) -> Record:
     fields = {k: v for k, v in data.items() if k not in ("state_before", "state_after")}
     return Record(name=event.stream.partition(":")[2], type=event.type, id=event.id, at=at, key=key,
                   by_time=imported, state_before=data.get("state_before"),
-                  state_after=data.get("state_after") or default_state_after(event.type) or "", fields=fields, runner=meta.get("runner"))
+                  state_after=data.get("state_after") or default_state_after(event.type) or "",
+                  fields=fields, runner=meta.get("runner"))
 
 
-def status_reducer():
+class ExtensionStatus(Reducer):
     """The status fold as a chronik Reducer (for Ledger.replay, snapshots and projections)."""
-    from chronik.derive.reducer import Reducer
 
-    class ExtensionStatus(Reducer):
-        name = REDUCER_NAME
-        version = REDUCER_VERSION
-        snapshot_every = 200
+    name = REDUCER_NAME
+    version = REDUCER_VERSION
+    snapshot_every = SNAPSHOT_EVERY
 
-        def initial(self) -> dict[str, Any]:
-            return initial()
+    def initial(self) -> Status:
+        return initial()
 
-        def apply(self, state: dict[str, Any], event: Any) -> dict[str, Any]:
-            return apply(state, record_from_event(event))
+    def apply(self, state: Status, event: Event) -> Status:
+        return apply(state, record_from_event(event))
 
-    return ExtensionStatus()
+
+STATUS_REDUCER = ExtensionStatus()
+
+
+def status_reducer() -> ExtensionStatus:
+    """The one ExtensionStatus reducer (stateless, so shared)."""
+    return STATUS_REDUCER

@@ -3,6 +3,7 @@ and who ran it (pid, host, process start) so a later status can tell a live run 
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -43,9 +44,9 @@ def runner_identity() -> dict[str, object]:
 
 def runner_alive(runner: dict[str, object] | None) -> bool | None:
     """True/False for a runner on this host; None when unknown (no runner, another host)."""
-    if not runner or runner.get("host") != socket.gethostname() or not isinstance(runner.get("pid"), int):
+    pid = runner.get("pid") if runner else None
+    if not runner or runner.get("host") != socket.gethostname() or not isinstance(pid, int):
         return None
-    pid = int(runner["pid"])  # type: ignore[arg-type]
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -78,8 +79,12 @@ def run(argv: Sequence[str], log_path: Path, timeout_s: float | None = None) -> 
         log.flush()
         try:
             child = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        except FileNotFoundError:
+            message = f"not found: {argv[0]}"
+            log.write((message + "\n").encode())
+            return RunOutcome(None, 0, message, str(log_path))
         except OSError as exc:
-            message = f"cannot run {argv[0]!r}: {exc.strerror or exc}"
+            message = f"cannot run {argv[0]}: {exc.strerror or exc}"
             log.write((message + "\n").encode())
             return RunOutcome(None, 0, message, str(log_path))
         previous = signal.getsignal(signal.SIGTERM)
@@ -94,8 +99,9 @@ def run(argv: Sequence[str], log_path: Path, timeout_s: float | None = None) -> 
         kept = bytearray()
         try:
             try:
-                assert child.stderr is not None
-                for chunk in iter(lambda: child.stderr.read1(READ_CHUNK_BYTES), b""):  # type: ignore[union-attr]
+                stderr = child.stderr
+                assert isinstance(stderr, io.BufferedReader)  # PIPE in binary mode
+                for chunk in iter(lambda: stderr.read1(READ_CHUNK_BYTES), b""):
                     log.write(chunk)
                     kept += chunk
                     del kept[:-STDERR_KEEP_BYTES]
