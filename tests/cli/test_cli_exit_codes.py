@@ -14,17 +14,19 @@ def test_0_ok(run):
     assert run("append", "order:1", "created").exit_code == 0
 
 
-def test_1_error_when_the_file_is_not_a_ledger(run, tmp_path):
+def test_3_when_the_file_is_not_a_ledger_or_is_damaged(run, tmp_path):
+    # SQLite cannot tell a file that never was a ledger from a ledger whose header was
+    # overwritten; the second is corruption (issue 10 item 2), so both exit 3 and say both.
     not_a_ledger = tmp_path / "notes.db"
     not_a_ledger.write_bytes(b"these are my notes, not a database" * 100)
     result = run("head", ledger=not_a_ledger)
-    assert result.exit_code == 1
+    assert result.exit_code == 3 and "not a chronik ledger" in result.stderr
     assert result.stderr.startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
     as_json = run("head", "--json", ledger=not_a_ledger)
-    assert as_json.exit_code == 1
+    assert as_json.exit_code == 3
     error = json.loads(as_json.stderr)
-    assert error["error"] == "StorageError" and error["exit_code"] == 1
+    assert error["error"] == "IntegrityError" and error["exit_code"] == 3
     assert not_a_ledger.read_bytes().startswith(b"these are my notes")
 
 

@@ -6,6 +6,8 @@ import json
 
 from cli_testing import json_lines, tamper_data
 
+import chronik
+
 
 def test_verify_passes_and_shows_the_anchor_note(run, order_ledger):
     result = run("verify")
@@ -18,10 +20,18 @@ def test_verify_passes_and_shows_the_anchor_note(run, order_ledger):
     assert any("truncation" in note for note in report["notes"])
 
 
-def test_verify_of_an_empty_ledger_passes(run):
+def test_verify_of_an_empty_ledger_passes(run, ledger_path):
+    chronik.open_ledger(str(ledger_path)).close()  # exists, holds no event
     result = run("verify", "--json")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["checked"] == 0
+
+
+def test_verify_of_a_missing_ledger_exits_1_and_creates_nothing(run, ledger_path):
+    # Regression (issue 10 item 3): verify created the file and said OK, 0 events checked.
+    result = run("verify")
+    assert result.exit_code == 1 and f"no ledger at {ledger_path}" in result.stderr
+    assert not ledger_path.exists() and list(ledger_path.parent.iterdir()) == []
 
 
 def test_tampered_data_exits_3_at_the_first_bad_position(run, order_ledger):

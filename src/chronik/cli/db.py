@@ -1,4 +1,4 @@
-"""`chronik db upgrade`: bring the ledger's schema up to date (PostgresStore.upgrade)."""
+"""`chronik db upgrade`: bring the ledger's schema up to date (`Store.upgrade`)."""
 
 from __future__ import annotations
 
@@ -22,21 +22,10 @@ def upgrade(json_output: bool) -> None:
     Lines ledgers have no schema, so for them there is nothing to upgrade.
     """
     with cli_state().open_ledger() as ledger:
-        store = ledger.store
-        if hasattr(store, "upgrade") and hasattr(store, "schema_version"):
-            applied = store.upgrade()
-            result = {"url": ledger.url, "store": "postgresql", "schema": getattr(store, "schema", None),
-                      "applied": applied, "schema_version": store.schema_version(),
-                      "message": "upgraded" if applied else "already up to date"}
-        elif ledger.url.startswith("sqlite:"):
-            from chronik.stores.sqlite import SCHEMA_VERSION
-
-            result = {"url": ledger.url, "store": "sqlite", "applied": [], "schema_version": SCHEMA_VERSION,
-                      "message": "nothing to upgrade: SQLite ledgers are migrated when opened"}
-        else:
-            result = {"url": ledger.url, "store": ledger.url.split(":", 1)[0], "applied": [],
-                      "schema_version": None, "message": "nothing to upgrade: this store has no schema"}
+        done = ledger.store.upgrade()
+        result = {"url": ledger.url, "store": done.kind, "schema": done.schema, "applied": done.applied,
+                  "schema_version": done.schema_version, "message": done.message}
     if json_output:
         write_json_line(result)
     else:
-        print_fields([(name, value) for name, value in result.items()], title="db upgrade")
+        print_fields(list(result.items()), title="db upgrade")

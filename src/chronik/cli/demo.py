@@ -167,7 +167,7 @@ def show_tampering(ledger: Ledger, position: int) -> None:
     step("8. Tamper with a copy: change the captured amount with sqlite3 directly")
     import tempfile
 
-    source_path = getattr(ledger.store, "path", None)
+    source_path = ledger.store.path
     if not ledger.url.startswith("sqlite:") or source_path is None:
         print_text("   skipped: this step edits a SQLite file; run the demo on a sqlite ledger")
         return
@@ -198,11 +198,13 @@ def show_extensions(ledger: Ledger) -> None:
     import sys
 
     from chronik.domains.extensions import service
-    from chronik.domains.extensions.cli import aligned, one_line
+    from chronik.domains.extensions.native import LedgerBackend
+    from chronik.domains.textout import one_line
+    from chronik.domains.textout import write_table as aligned
 
     step("9. Extensions: run an install, record how it went",
          "chronik ext install ripgrep --version 14.1.0 -- COMMAND ARGS...")
-    backend = service.StoreBackend(ledger)
+    backend = LedgerBackend(ledger)
     service.run_operation(backend, "install", "ripgrep", [sys.executable, "-c", "print('installed')"], "14.1.0")
     service.run_operation(backend, "install", "kubectl", [sys.executable, "-c",
                           "import sys; sys.exit('download failed: HTTP 404')"], "1.35.0")

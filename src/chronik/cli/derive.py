@@ -179,10 +179,9 @@ def snapshot(stream: str, reducer_spec: str, to_version: int | None, list_only: 
     with cli_state().open_ledger() as ledger:
         try:
             if list_only:
-                from chronik.derive.replay import check_stream
                 from chronik.derive.snapshots import list_snapshots
 
-                statuses = list_snapshots(ledger.store, reducer, check_stream(ledger, stream))
+                statuses = list_snapshots(ledger, reducer, stream)
             else:
                 header = ledger.snapshot(stream, reducer, to_version=to_version)
         except ValidationError as error:

@@ -73,7 +73,10 @@ def command_help(*names: str) -> str:
                         max_content_width=HELP_WIDTH_COLUMNS)
     command: click.Command = cli
     for name in names:
-        command = cli.get_command(ctx, name)
+        found = command.get_command(ctx, name) if isinstance(command, click.Group) else None
+        if found is None:
+            raise click.UsageError(f"no command `chronik {' '.join(names)}`")
+        command = found
         ctx = click.Context(command, info_name=name, parent=ctx)
     return command.get_help(ctx)
 

@@ -6,8 +6,10 @@
        includes LimitExceeded and DuplicateIdError); nothing was written
     3  verification failed: `verify` found a problem, or IntegrityError (corrupt data)
     4  concurrency conflict: the stream was not at the expected version (ConcurrencyError)
+    130  interrupted: Ctrl-C, at any moment (nothing more is printed)
 
-A failure prints one line to stderr, `Error: <field>: <problem> (<fix>)`; with --json it prints
+A failure prints one line to stderr, `Error: <option>: <problem> (<fix>)` (the library names a
+field; chronik.cli.inputs.options_named names the option that sets it); with --json it prints
 the error as one JSON object (`{"error": class, "message": ..., "exit_code": ...}` plus the
 error's own fields) to stderr, so stdout only ever carries results.
 """

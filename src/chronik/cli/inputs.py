@@ -1,16 +1,24 @@
-"""Turning option text into library values, with errors that name the option.
+"""Turning option text into library values, and library fields into option names.
 
 Parsing is strict and lives in the core (codec.parse_json_text, codec.parse_time); this module
-only reads the text from where the option says (inline, @file, - for stdin) and names the
-option in errors.
+only reads the text from where the option says (inline, @file, - for stdin).
+
+The library names fields in its errors (`ValidationError(field, problem, fix)`); the CLI names
+options. `options_named` is the one place that maps one to the other, for every command: a
+field is named after the click parameter of the same name (`--to` is declared as
+`click.option("--to", "to_position")`, so the field `to_position` reads `--to`), and
+FIELD_OPTIONS covers fields no parameter is named after. The `chronik` group applies it to
+every ValidationError a command lets through.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+import click
 
 from chronik import codec
 from chronik.errors import LimitExceeded, ValidationError
@@ -20,6 +28,12 @@ from chronik.model import Expect, Expectation
 # Read at most this much from a file or stdin for one option: the event limit plus room for
 # whitespace, so an oversized input is refused without reading all of it.
 MAX_OPTION_INPUT_BYTES = 4 * DEFAULT_LIMITS.max_event_bytes
+
+# Library fields that no command parameter is named after, and the option that sets them.
+FIELD_OPTIONS = {"url": "--ledger"}
+# Library fields nested in a value the command builds from several options: "filter.since" is
+# set by the parameter `since`.
+NESTING_FIELDS = ("filter.",)
 
 EXPECT_WORDS = {member.value: member for member in Expect}
 EXPECT_FIX = "use any, no-stream, exists or a version number such as 3"
@@ -77,6 +91,36 @@ def expectation_option(value: str) -> Expectation:
 def time_option(value: str | None, option: str) -> datetime | None:
     """--since/--until: RFC 3339 with a zone, a date, or an age such as 2h or 7d."""
     return None if value is None else codec.parse_time(value, option)
+
+
+def options_named(error: ValidationError, commands: Sequence[click.Command]) -> ValidationError:
+    """The same error naming the option (or ARGUMENT) of `commands` (the invoked chain, outermost
+    first) that sets its field; unchanged when none does (the field is already an option, or
+    the error is about something else)."""
+    renames = dict(FIELD_OPTIONS)
+    for command in commands:
+        for param in command.params:
+            if param.name:
+                renames[param.name] = parameter_label(param)
+    field = error.field
+    for prefix in NESTING_FIELDS:
+        if field.startswith(prefix) and _owner(field[len(prefix):], renames):
+            field = field[len(prefix):]
+    if field != error.field:
+        error = _with_field(error, field)
+    return rename_field(error, renames)
+
+
+def _owner(field: str, renames: Mapping[str, str]) -> bool:
+    return any(field == name or field.startswith((name + ".", name + "[")) for name in renames)
+
+
+def parameter_label(param: click.Parameter) -> str:
+    """How the command line writes a parameter: its long option, or the argument's metavar."""
+    if isinstance(param, click.Option):
+        long = [opt for opt in param.opts if opt.startswith("--")]
+        return (long or param.opts)[0]
+    return param.human_readable_name
 
 
 def rename_field(error: ValidationError, renames: Mapping[str, str]) -> ValidationError:

@@ -131,11 +131,11 @@ def anchor(keys_file: str | None, out_path: str | None, json_output: bool) -> No
 
     keyring = keyring_option_value(keys_file)
     try:
-        ledger = open_ledger(cli_state().ledger_url, keyring=keyring)
+        ledger = open_ledger(cli_state().ledger_url, keyring=keyring, read_only=True)
     except ValidationError as error:
         raise rename_field(error, {"url": "--ledger"}) from None
     with ledger:
-        made = make_anchor(ledger)
+        made = make_anchor(ledger, ledger.keyring)
     if out_path is None:
         if json_output:
             write_json_line(made)

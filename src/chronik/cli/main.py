@@ -1,25 +1,45 @@
 """The `chronik` command group and its entry point.
 
-Commands are thin: each parses its options, makes one Ledger call and formats the result.
+Commands are thin: each parses its options, makes one library call and formats the result.
 Failures become exit codes in one place, `ChronikGroup.invoke` (see chronik.cli.exits), so the
-console script and click's test runner behave the same.
+console script and click's test runner behave the same; a library error names a field, and
+`chronik.cli.inputs.options_named` names the command's option instead.
 """
 
 from __future__ import annotations
 
-import importlib
+import os
+import signal
+import threading
 
-import click
 
-import chronik
-from chronik.cli import exits
-from chronik.cli.output import json_text, write_error_line
-from chronik.cli.state import CliState
-from chronik.domains import LazyGroup
-from chronik.errors import ChronikError
+def _interrupted_while_loading(_signum: int, _frame: object) -> None:
+    os._exit(130)  # Ctrl-C before any command ran: nothing to clean up, nothing to say
+
+
+# Ctrl-C while the CLI's modules load exits 130 without a traceback; the usual
+# KeyboardInterrupt comes back at the end of this module, before any command runs.
+_LOADING_HANDLER = (signal.signal(signal.SIGINT, _interrupted_while_loading)
+                    if threading.current_thread() is threading.main_thread()
+                    and signal.getsignal(signal.SIGINT) is signal.default_int_handler else None)
+
+import difflib  # noqa: E402
+import importlib  # noqa: E402
+from typing import Any  # noqa: E402
+
+import click  # noqa: E402
+
+import chronik  # noqa: E402
+from chronik.cli import exits  # noqa: E402
+from chronik.cli.inputs import options_named  # noqa: E402
+from chronik.cli.output import json_text, write_error_line  # noqa: E402
+from chronik.cli.state import CliState  # noqa: E402
+from chronik.domains import registry  # noqa: E402
+from chronik.errors import ChronikError, ValidationError  # noqa: E402
 
 # Every command, by name: its module is imported only when that command runs (or for --help),
 # so `chronik ext status` does not pay for replay, retention or PostgreSQL code (DESIGN 4).
+# Domain packs come from chronik.domains.registry, loaded the same way.
 COMMANDS = {
     "append": "chronik.cli.append:append",
     "read": "chronik.cli.read:read",
@@ -47,7 +67,35 @@ COMMANDS = {
 
 EXIT_CODES_HELP = """\b
 Exit codes: 0 ok, 1 error, 2 usage or invalid input, 3 verification
-failed, 4 concurrency conflict (the stream was not at --expect)."""
+failed, 4 concurrency conflict (the stream was not at --expect),
+130 interrupted (Ctrl-C)."""
+
+LEDGER_HELP = ("The ledger: sqlite:///path.db, jsonl:///path.jsonl, postgresql://user@host/db, memory:, "
+               "or a path ending in .db or .jsonl.  [default: sqlite:///~/.chronik/ledger.db]")
+
+
+class PackCommand(click.Group):
+    """A domain pack's group as `chronik --help` lists it: its summary, without importing the
+    pack. Invoking it (or asking for its help) loads the pack's real group."""
+
+    def __init__(self, pack: registry.Pack, target: str) -> None:
+        super().__init__(name=pack.name, short_help=pack.summary)
+        self.target = target
+
+    def load(self) -> click.Command:
+        command: click.Command = registry.load(self.target)
+        return command
+
+    def get_help(self, ctx: click.Context) -> str:
+        return self.load().get_help(ctx)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        loaded = self.load()
+        return loaded.list_commands(ctx) if isinstance(loaded, click.Group) else []
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        loaded = self.load()
+        return loaded.get_command(ctx, name) if isinstance(loaded, click.Group) else None
 
 
 class ChronikGroup(click.Group):
@@ -55,28 +103,49 @@ class ChronikGroup(click.Group):
     imports each command's module only when the command is looked up."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*COMMANDS, *self.commands})
+        return sorted({*COMMANDS, *self.commands, *(pack.name for pack in registry.packs() if pack.cli)})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.commands:
             return self.commands[name]
         target = COMMANDS.get(name)
-        if target is None:
-            return None
-        module, _, attribute = target.partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        if target is not None:
+            module, _, attribute = target.partition(":")
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        pack = registry.find(name)
+        if pack is not None and pack.cli is not None:
+            return PackCommand(pack, pack.cli)
+        return None
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
+                                                                              list[str]]:
+        name = args[0]
+        command = self.get_command(ctx, name)
+        if command is None:
+            if ctx.resilient_parsing or name.startswith("-"):
+                return super().resolve_command(ctx, args)
+            raise click.UsageError(no_such_command(name, self.list_commands(ctx)), ctx)
+        if isinstance(command, PackCommand):
+            command = command.load()
+        ctx.ensure_object(CliState).commands = [self, *command_chain(ctx, command, args[1:])]
+        return name, command, args[1:]
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # Seen before any parsing, so even a usage error in a later option is reported as JSON.
         ctx.ensure_object(CliState).json_output = "--json" in args
         return super().parse_args(ctx, args)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         state = ctx.ensure_object(CliState)
         try:
             return super().invoke(ctx)
+        except ValidationError as error:
+            ctx.exit(exits.report_failure(options_named(error, state.commands or [self]), state.json_output))
         except ChronikError as error:
             ctx.exit(exits.report_failure(error, state.json_output))
+        except KeyboardInterrupt:
+            ctx.exit(exits.INTERRUPTED)  # Ctrl-C: the person knows; no traceback, no message
         except click.UsageError as error:
             if not state.json_output:
                 raise
@@ -85,10 +154,28 @@ class ChronikGroup(click.Group):
             ctx.exit(exits.USAGE)
 
 
+def no_such_command(name: str, commands: list[str]) -> str:
+    close = difflib.get_close_matches(name, commands, n=3)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"No such command {name!r}.{hint}"
+
+
+def command_chain(ctx: click.Context, command: click.Command, args: list[str]) -> list[click.Command]:
+    """`command` and the subcommands `args` name below it (`db upgrade`, `ext status`), so an
+    error can name the option of the command that ran. Subgroups take no options of their own,
+    so each next word is a subcommand's name; a word that is not one ends the chain."""
+    chain = [command]
+    while isinstance(command, click.Group) and args and not args[0].startswith("-"):
+        sub = command.get_command(ctx, args[0])
+        if sub is None:
+            break
+        chain.append(sub)
+        command, args = sub, args[1:]
+    return chain
+
+
 @click.group(cls=ChronikGroup, epilog=EXIT_CODES_HELP)
-@click.option("--ledger", "ledger_url", metavar="URL", envvar="CHRONIK_URL", show_envvar=True,
-              help="The ledger: sqlite:///path.db, jsonl:///path.jsonl, memory:, or a path ending "
-                   "in .db or .jsonl.  [default: sqlite:///~/.chronik/ledger.db]")
+@click.option("--ledger", "ledger_url", metavar="URL", envvar="CHRONIK_URL", show_envvar=True, help=LEDGER_HELP)
 @click.version_option(chronik.__version__, prog_name="chronik", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, ledger_url: str | None) -> None:
@@ -101,11 +188,13 @@ def cli(ctx: click.Context, ledger_url: str | None) -> None:
     ctx.ensure_object(CliState).ledger_url = ledger_url
 
 
-# Domain packs, imported only when used (DESIGN section 4): chronik.domains.
-cli.add_command(LazyGroup("ext", "chronik.domains.extensions.cli:ext",
-                          "Extensions: what is installed, what failed, why and when (also Sindri ledgers)."))
-
-
 def main() -> None:
     """Console-script entry point (`chronik = "chronik.cli.main:main"`)."""
-    cli(prog_name="chronik")
+    try:
+        cli(prog_name="chronik")
+    except KeyboardInterrupt:
+        raise SystemExit(exits.INTERRUPTED) from None
+
+
+if _LOADING_HANDLER is not None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -1,43 +1,45 @@
-"""How results look: JSON Lines for scripts; aligned lines and rich tables for people.
+"""How results look: JSON Lines for scripts; aligned lines and tables for people.
 
 Every --json output is JSON Lines: a command that lists things prints one JSON object per
-line; a command with one result prints exactly one line. `rich` is imported only when a table
-is printed, so commands that print none (and --help) start fast.
+line; a command with one result prints exactly one line.
+
+Human output escapes control characters in whatever it prints (chronik.domains.textout, shared
+with the domain packs), so event data cannot drive the terminal, and rich never reads user
+text as markup. It is never padded (no trailing spaces) and never wrapped here: piped output
+gets plain aligned text, a terminal gets rich tables (bold headers, long cells folded to the
+width) with titles on a line of their own. `rich` is imported only when a table or styled text
+goes to a terminal, so other commands (and --help) start fast.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import msgspec
-
+from chronik.domains.textout import (
+    json_text,
+    one_line_safe,
+    terminal_safe,
+    write_error_line,
+    write_json_line,
+    write_line,
+    write_table,
+)
 from chronik.model import Event
 
-# Struct fields in declaration order (position, stream, version, type, ...), as records read.
-_encode_json = msgspec.json.Encoder().encode
+__all__ = ["json_text", "write_error_line", "write_json_line", "write_line", "print_table", "print_fields",
+           "print_text", "write_events", "event_line", "people_width", "short_time"]
 
 LOG_HEADER = f"{'POS':>5} {'TIME (UTC)':<19} {'STREAM@VERSION':<24} {'TYPE':<17} DATA"
 STREAM_HEADER = f"{'POS':>5} {'VER':>4} {'TIME (UTC)':<19} {'TYPE':<17} DATA"
 MIN_DATA_CHARS = 12
 WIDE_LAYOUT_COLUMNS = 100
 DATA_INDENT = " " * 6
-
-
-def write_line(text: str, flush: bool = False) -> None:
-    sys.stdout.write(text + "\n")
-    if flush:
-        sys.stdout.flush()
-
-
-def write_json_line(value: Any, flush: bool = False) -> None:
-    """One JSON object on one line (msgspec Structs, dicts, lists, enums)."""
-    write_line(_encode_json(value).decode(), flush)
-
-
-def json_text(value: Any) -> str:
-    return _encode_json(value).decode()
+# Trailing spaces, and the style codes among them, at the end of a rendered line.
+_TRAILING_BLANKS = re.compile(r"(?:\x1b\[[0-9;]*m| )+$")
+_STYLE_CODE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def short_time(time: str) -> str:
@@ -95,16 +97,20 @@ def write_events(events: Iterable[Event], json_output: bool, flush: bool = False
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None,
                 right_aligned: Sequence[str] = (), show_header: bool = True) -> None:
+    if not sys.stdout.isatty():
+        write_table(columns, rows, right_aligned, show_header, title)
+        return
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", box=None, header_style="bold",
-                  pad_edge=False, padding=(0, 1, 0, 0), show_header=show_header)
+    if title:
+        print_text(title, style="bold")
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 2, 0, 0), show_header=show_header)
     for column in columns:
         table.add_column(column, justify="right" if column in right_aligned else "left",
                          overflow="fold", no_wrap=column == columns[0])
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
-    console().print(table)
+        table.add_row(*("" if cell is None else one_line_safe(str(cell)) for cell in row))
+    _print_unpadded(table)
 
 
 def print_fields(fields: Sequence[tuple[str, Any]], title: str | None = None) -> None:
@@ -113,16 +119,27 @@ def print_fields(fields: Sequence[tuple[str, Any]], title: str | None = None) ->
 
 
 def print_text(text: str, style: str | None = None) -> None:
-    console().print(text, style=style, highlight=False)
+    """A line (or lines) of text; styled on a terminal, never wrapped."""
+    if not sys.stdout.isatty():
+        write_line(text)
+        return
+    console().print(terminal_safe(text), style=style, highlight=False, soft_wrap=True)
 
 
-def console():
+def _print_unpadded(renderable: Any) -> None:
+    """Render with rich, then drop the spaces rich pads each line with (keeping style codes)."""
+    terminal = console()
+    with terminal.capture() as captured:
+        terminal.print(renderable)
+    lines = captured.get().split("\n")
+    sys.stdout.write("\n".join(_TRAILING_BLANKS.sub(lambda m: "".join(_STYLE_CODE.findall(m.group())), line)
+                               for line in lines))
+    sys.stdout.flush()
+
+
+def console() -> Any:
     from rich.console import Console
 
-    # Made per call: it then writes to the current sys.stdout (tests swap it).
+    # Made per call: it then writes to the current sys.stdout (tests swap it). No markup,
+    # emoji codes or highlighting: user text is shown as it is.
     return Console(highlight=False, markup=False, emoji=False)
-
-
-def write_error_line(message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()

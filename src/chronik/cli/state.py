@@ -1,4 +1,8 @@
-"""What the `chronik` group passes down to every command: where the ledger is and how to report."""
+"""What the `chronik` group passes down to every command: where the ledger is and how to report.
+
+It is click's context object (`ctx.obj`); domain packs reach it through
+chronik.domains.clikit.PackContext, which this class satisfies, never by importing it.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +19,12 @@ class CliState:
         self.ledger_url: str | None = None
         # Set by a command's --json flag (or seen in the arguments), so errors are JSON too.
         self.json_output = False
+        # The invoked command and its subcommands, outermost first: errors name their options.
+        self.commands: list[click.Command] = []
 
-    def open_ledger(self) -> Ledger:
+    def open_ledger(self, read_only: bool = False) -> Ledger:
         try:
-            return open_ledger(self.ledger_url)
+            return open_ledger(self.ledger_url, read_only=read_only)
         except ValidationError as error:
             raise rename_field(error, {"url": "--ledger"}) from None
 

@@ -108,8 +108,8 @@ def parked_list(name: str | None, json_output: bool) -> None:
     from chronik.derive.parking import list_parked, parked_names
 
     with cli_state().open_ledger() as ledger:
-        names = [name] if name else parked_names(ledger.store)
-        rows = [p for n in names for p in list_parked(ledger.store, n)]
+        names = [name] if name else parked_names(ledger)
+        rows = [p for n in names for p in list_parked(ledger, n)]
     if json_output:
         for row in rows:
             write_json_line(row)
@@ -147,7 +147,7 @@ def parked_replay(name: str, handler_spec: str, positions: tuple[int, ...], json
         if isinstance(handler, Projection):
             outcomes = ProjectionRunner(ledger, handler).replay_parked(list(positions) or None)
         elif callable(handler):
-            outcomes = replay_parked(ledger.store, name, handler, list(positions) or None)
+            outcomes = replay_parked(ledger, name, handler, list(positions) or None)
         else:
             raise ValidationError("--handler", f"{handler_spec!r} is not callable",
                                   "name a function that takes an event")
@@ -176,7 +176,7 @@ def parked_discard(name: str, positions: tuple[int, ...], discard_all: bool, jso
         raise ValidationError("--position", "say which parked events to discard",
                               "pass --position N (repeatable) or --all")
     with cli_state().open_ledger() as ledger:
-        count = discard_parked(ledger.store, name, None if discard_all else list(positions))
+        count = discard_parked(ledger, name, None if discard_all else list(positions))
     if json_output:
         write_json_line({"name": name, "discarded": count})
     else:

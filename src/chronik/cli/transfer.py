@@ -41,7 +41,7 @@ def copy(source_url: str, destination_url: str, append_to: bool, batch_size: int
     with (_opened(source_url, "SRC_URL") as source, _opened(destination_url, "DST_URL") as destination,
           _progress_bar("copying", json_output) as progress):
         report = copy_ledger(source, destination, append_to=append_to, batch_size=batch_size,
-                             progress=progress)
+                             progress=progress, keyring=destination.keyring)
     if json_output:
         write_json_line(report)
         return
@@ -109,7 +109,7 @@ def import_(file: str, rechain: bool, json_output: bool) -> None:
     if json_output:
         write_json_line(report)
         return
-    rows = [("read", report.read), ("imported", report.imported), ("skipped", report.skipped),
+    rows: list[tuple[str, object]] = [("read", report.read), ("imported", report.imported), ("skipped", report.skipped),
             ("re-chained", report.rechained)]
     if report.rechained:
         rows.append(("re-chained from", f"input position {report.rechained_from_position} -> "
@@ -154,12 +154,15 @@ def _progress_bar(description: str, quiet: bool) -> Iterator[Progress | None]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    rate = TextColumn("{task.fields[rate]}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), rate,
                   TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=None)
+        task = bar.add_task(description, total=None, rate="")
 
         def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            speed = bar.tasks[0].speed
+            bar.update(task, completed=done, total=total,
+                       rate="" if speed is None else f"{speed:,.0f} events/s")
 
         yield update
 

@@ -3,6 +3,8 @@ exit 3 when anything fails."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from chronik.cli.exits import VERIFY_FAILED
@@ -12,6 +14,9 @@ from chronik.cli.output import print_table, print_text, write_json_line
 from chronik.cli.state import cli_state, json_option
 from chronik.errors import ValidationError
 from chronik.model import VerifyReport
+
+if TYPE_CHECKING:
+    from chronik.integrity.verify import IntegrityReport
 
 
 @click.command()
@@ -57,7 +62,7 @@ def verify(anchor_path: str | None, from_position: int | None, to_position: int 
         click.get_current_context().exit(VERIFY_FAILED)
 
 
-def print_integrity_report(report) -> None:
+def print_integrity_report(report: IntegrityReport) -> None:
     """The report of chronik.integrity.verify.verify_ledger, for people."""
     if report.ok:
         print_text(f"verify: OK, {report.checked} events checked", style="bold green")
@@ -66,13 +71,7 @@ def print_integrity_report(report) -> None:
                    f"{report.first_bad_position} ({report.first_bad_kind})", style="bold red")
     print_table(("CHECK", "RESULT", "DETAIL"), ((c.name, c.status.replace("_", " "), c.detail)
                                                   for c in report.checks))
-    if report.problems:
-        print_table(("POSITION", "PROBLEM", "DETAIL"),
-                    ((p.position, p.kind, p.detail) for p in report.problems), right_aligned=("POSITION",))
-    if report.head is not None:
-        print_text(f"head: position {report.head.position}, hash {report.head.hash[:16]}…")
-    for note in report.notes:
-        print_text(f"note: {note}", style="dim")
+    _print_findings(report)
 
 
 def print_verify_report(report: VerifyReport) -> None:
@@ -81,6 +80,12 @@ def print_verify_report(report: VerifyReport) -> None:
     else:
         print_text(f"verify: FAILED, {report.checked} events checked, first bad position "
                    f"{report.first_bad_position}", style="bold red")
+    _print_findings(report)
+
+
+def _print_findings(report: VerifyReport | IntegrityReport) -> None:
+    """The problems (one row each), the head and the notes of either report."""
+    if report.problems:
         print_table(("POSITION", "PROBLEM", "DETAIL"),
                     ((p.position, p.kind, p.detail) for p in report.problems), right_aligned=("POSITION",))
     if report.head is not None:
