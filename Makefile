@@ -37,6 +37,7 @@ bench-postgres: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache chronik-demo.db chronik-demo.db-wal chronik-demo.db-shm

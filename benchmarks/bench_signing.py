@@ -62,7 +62,7 @@ def append_rate(url: str, keyring: Keyring | None, events: int, batch: int) -> f
 def _drop_schema(ledger) -> None:
     store = ledger.store
     if type(store).__name__ == "PostgresStore":
-        with store._connection() as conn:  # the benchmark's own throwaway schema
+        with store._pool.connection() as conn:  # the benchmark's own throwaway schema
             conn.execute(f"DROP SCHEMA {store._s} CASCADE")
 
 
