@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from chronik import codec, rules
 from chronik.errors import LimitExceeded, ValidationError
@@ -88,6 +87,22 @@ class Ledger:
         now = codec.format_time(self._clock())
         return self.store.append(rules.stream_batches(batches, now, self.limits), signer=self.signer)
 
+    async def append_async(self, stream: str, events: Sequence[NewEvent],
+                           expect: Expectation = Expect.ANY) -> AppendResult:
+        """`append` for asyncio code: the event loop is not blocked while the append waits for
+        its commit, and appends from many tasks share commits (group commit, ADR 0012)."""
+        self._check_stream(stream, "stream")
+        return (await self.append_many_async({stream: (events, expect)}))[stream]
+
+    async def append_many_async(self, batches: Mapping[str, tuple[Sequence[NewEvent], Expectation]]
+                                ) -> dict[str, AppendResult]:
+        """`append_many` for asyncio code (see `append_async`)."""
+        import asyncio
+
+        now = codec.format_time(self._clock())
+        prepared = rules.stream_batches(batches, now, self.limits)
+        return await asyncio.wrap_future(self.store.append_future(prepared, signer=self.signer))
+
     def _check_stream(self, stream: Any, field: str) -> str:
         return rules.check_stream(stream, field, self.limits)
 
@@ -109,9 +124,25 @@ class Ledger:
         limit = None if limit is None else rules.check_count(limit, "limit", minimum=0)
         return self.store.read_all(after, limit, rules.read_filter(filter, self.limits))
 
-    def query(self, filter: Filter | None = None, limit: int = 100, cursor: str | None = None) -> Page:
+    @overload
+    def query(self, filter: Filter | None = None, limit: int = 100, cursor: str | None = None, *,
+              include_total: Literal[True] = True) -> Page[int]: ...
+
+    @overload
+    def query(self, filter: Filter | None = None, limit: int = 100, cursor: str | None = None, *,
+              include_total: bool) -> Page[int | None]: ...
+
+    def query(self, filter: Filter | None = None, limit: int = 100, cursor: str | None = None, *,
+              include_total: bool = True) -> Page[int] | Page[int | None]:
         """One page of matching events in position order. Pass `next_cursor` back for the next
-        page; pages never repeat or skip an event, even while others append."""
+        page; pages never repeat or skip an event, even while others append.
+
+        `total` counts every matching event, which costs a pass over all of them (over a
+        million events, the page itself is read in milliseconds, the count can take a second):
+        pass `include_total=False` to skip it (`total` is then None), or ask for it on the
+        first page only."""
+        if not isinstance(include_total, bool):
+            raise ValidationError("include_total", "must be True or False", "pass a bool")
         limit = rules.check_count(limit, "limit", minimum=1)
         if limit > self.limits.max_page_size:
             raise LimitExceeded("limit", "max_page_size", self.limits.max_page_size, limit,
@@ -122,7 +153,8 @@ class Ledger:
         has_more = len(events) > limit
         events = events[:limit]
         next_cursor = _encode_cursor(events[-1].position, read_filter) if has_more else None
-        return Page(events, self.store.count(read_filter), has_more, next_cursor)
+        total = self.store.count(read_filter) if include_total else None
+        return Page(events, total, has_more, next_cursor)
 
     def follow(self, after: int = 0, filter: Filter | None = None, poll_interval_ms: int = 200,
                stop: Callable[[], bool] | None = None) -> Generator[Event, None, None]:
@@ -259,9 +291,11 @@ def open_ledger(url: str | None = None, *, clock: Clock | None = None, limits: L
     """Open the ledger at `url` (else $CHRONIK_URL, else sqlite:///~/.chronik/ledger.db).
 
     `keyring` signs appends and checks signatures; without one, the keyring of $CHRONIK_KEYS or
-    $CHRONIK_KEYS_FILE is used when either is set (chronik.integrity.keys). With `read_only`,
-    nothing is created or modified (chronik.stores.open_store)."""
-    if keyring is None and (os.environ.get("CHRONIK_KEYS") or os.environ.get("CHRONIK_KEYS_FILE")):
+    $CHRONIK_KEYS_FILE is used when either is set, else ~/.chronik/keys.json when it exists
+    (chronik.integrity.keys.keyring_from_environment; a missing default file means no keyring,
+    and nothing is created). With `read_only`, nothing is created or modified
+    (chronik.stores.open_store)."""
+    if keyring is None:
         from chronik.integrity.keys import keyring_from_environment
 
         keyring = keyring_from_environment()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -97,9 +97,15 @@ class Filter(msgspec.Struct, frozen=True, kw_only=True):
     text: str | None = None
 
 
-class Page(msgspec.Struct, frozen=True):
+# What Page.total holds: int, or None when the count was not asked for (Ledger.query).
+Total = TypeVar("Total", int, int | None)
+
+
+class Page(msgspec.Struct, Generic[Total], frozen=True):
     events: list[Event]
-    total: int
+    # Every matching event, counted when the page was read; None for a query made with
+    # include_total=False, which skips the count (a pass over every match).
+    total: Total
     has_more: bool
     next_cursor: str | None
 

@@ -17,6 +17,8 @@ import abc
 import errno
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cache
 from typing import Any, Protocol
 
 import msgspec
@@ -36,6 +38,7 @@ from chronik.model import (  # PendingEvent, StreamBatch, ReadFilter: the core's
 
 # Named here too, so a store imports its whole toolkit from one place.
 from chronik.stores.filters import category_bounds, matches, text_haystack
+from chronik.stores.leases import DEFAULT_LEASE_WAIT_S, Lease, local_leases
 from chronik.stores.write_rules import (
     Link,
     check_expectation,
@@ -192,6 +195,13 @@ class Store(abc.ABC):
         `signer`, every event is signed under the write lock right after its hash is linked
         (docs/adr/0009)."""
 
+    def append_future(self, batches: Sequence[StreamBatch], signer: Signer | None = None
+                      ) -> Future[dict[str, AppendResult]]:
+        """`append` without blocking the caller: a future of its result (asyncio awaits it with
+        `asyncio.wrap_future`). Stores with group commit queue it for the next commit; the
+        default runs `append` on a small shared pool of threads."""
+        return _append_threads().submit(self.append, batches, signer)
+
     @abc.abstractmethod
     def import_events(self, events: Sequence[Event]) -> None:
         """Append already-recorded events verbatim (positions, versions, ids, times, data, meta,
@@ -282,6 +292,17 @@ class Store(abc.ABC):
         what was repaired. Stores with nothing to repair return []."""
         return []
 
+    def lease(self, name: str, wait_s: float = DEFAULT_LEASE_WAIT_S) -> Lease:
+        """Hold the lease `name` until the returned Lease is released (a context manager): no
+        other holder, in any thread or process, has it meanwhile. Waits up to `wait_s` seconds
+        (0: one try) for another holder, then raises LeaseHeld naming it. Write what must only be
+        written under the lease with `Lease.write` (chronik.stores.leases).
+
+        This default is a lock in this process: right for a store no other process can reach
+        (memory). Stores that several processes share override it (SQLite and JSON Lines: a
+        file lock beside the ledger; PostgreSQL: a session advisory lock)."""
+        return local_leases(self).take(name, wait_s, self.aux_write)
+
     @property
     def kind(self) -> str:
         """The store's scheme: memory, sqlite, jsonl or postgresql."""
@@ -351,3 +372,8 @@ def environment_error(exc: OSError, doing: str) -> StorageError:
     name = errno.errorcode.get(exc.errno, str(exc.errno)) if exc.errno else type(exc).__name__
     where = f" {exc.filename}" if exc.filename else ""
     return StorageError(f"{doing}{where}: {exc.strerror or exc} [{name}]")
+
+
+@cache
+def _append_threads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="chronik append")

@@ -76,12 +76,28 @@ class Writes:
             if exc.sqlstate in ("CK001", "CK002"):
                 raise _raised(exc, batches) from None
             raise _write_error(conn, exc, "append") from exc
-        by_stream = {row[0]: row for row in rows}
-        results = {}
-        for batch in batches:
-            _, first, last, version = by_stream[batch.stream][:4]
-            results[batch.stream] = AppendResult(first, last, version, [p.id for p in batch.events])
-        return results
+        return _results(batches, rows)
+
+    def append_in_transaction(self, conn: psycopg.Connection, batches: Sequence[StreamBatch],
+                              signer: Signer | None) -> dict[str, AppendResult]:
+        """`append` as one request of a group commit: inside the caller's open transaction
+        (and savepoint), which the caller commits; signatures are set in the same transaction."""
+        params = append_params(batches)
+        try:
+            if signer is None:
+                rows = conn.execute(self.append_sql, params, prepare=True).fetchall()
+            else:
+                rows = conn.execute(self.append_for_signing, params, prepare=True).fetchall()
+                positions = [position for row in rows for position in row[4]]
+                if positions:
+                    sigs = [signer(digest) for row in rows for digest in row[5]]
+                    conn.execute(self.set_sigs, ("{" + ",".join(map(str, positions)) + "}",
+                                                 _plain_array(sigs)), prepare=True)
+        except psycopg.Error as exc:
+            if exc.sqlstate in ("CK001", "CK002"):
+                raise _raised(exc, batches) from None
+            raise _write_error(conn, exc, "append") from exc
+        return _results(batches, rows)
 
     def _append_signed(self, conn: psycopg.Connection, params: tuple[str, ...], signer: Signer) -> list[tuple]:
         """append_events computes the hashes server-side; the MACs are computed here, from the
@@ -157,6 +173,15 @@ class Writes:
                     cur.executemany(self.aux_delete, deletes)
         except psycopg.Error as exc:
             raise _write_error(conn, exc, "writing auxiliary records") from exc
+
+
+def _results(batches: Sequence[StreamBatch], rows: list[tuple]) -> dict[str, AppendResult]:
+    by_stream = {row[0]: row for row in rows}
+    results = {}
+    for batch in batches:
+        _, first, last, version = by_stream[batch.stream][:4]
+        results[batch.stream] = AppendResult(first, last, version, [p.id for p in batch.events])
+    return results
 
 
 def _write_error(conn: psycopg.Connection, exc: psycopg.Error, what: str,

@@ -11,12 +11,28 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from chronik import codec
 from chronik.model import Event, Head, ReadFilter, StreamInfo
 from chronik.stores.filters import category_bounds
 
 # fetch(sql, params) -> rows: how a store runs one read statement (with its error mapping).
 Fetch = Callable[[str, Sequence[Any]], list[tuple]]
+
+
+@dataclass(frozen=True)
+class TextIndex:
+    """A full-text index that answers a text filter in place of testing every row (ADR 0013)."""
+
+    # The FROM clause: the index, then the events table joined to it, so that the index drives.
+    source: str
+    # The index's position column: reads bound, order and page by it, so the index is read in
+    # position order and a page stops after `limit` matches.
+    position: str
+    # match(needle) -> (condition, params) on the index, or None when the index cannot answer
+    # this needle (too short, say), which is then tested row by row with `text_match`.
+    match: Callable[[str], tuple[str, list[Any]] | None]
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,8 @@ class SqlDialect:
     collate: str
     # text_match(needle) -> (condition, params): a case-insensitive substring of type, data or meta.
     text_match: Callable[[str], tuple[str, list[Any]]]
+    # The text index of the store, when it has one.
+    text_index: TextIndex | None = None
 
 
 def where_clause(filter: ReadFilter, dialect: SqlDialect) -> tuple[str, list[Any]]:
@@ -117,8 +135,7 @@ class EventQueries:
         """Matching events with after < position <= until, in position order."""
         if after >= until:
             return iter(())
-        where, params = where_clause(filter, self.dialect)
-        if not where:
+        if filter.is_empty:
             sql = self._read_after
 
             def page(cursor: int, n: int) -> list[tuple]:
@@ -129,15 +146,29 @@ class EventQueries:
 
             return keyset_pages(page, after, lambda row: row[0], limit, page_rows, event_from_row)
         p = self.dialect.placeholder
-        sql = (f"SELECT {self._columns} FROM {self._events} WHERE position > {p} AND position <= {p}"
-               f"{where} ORDER BY position LIMIT {p}")
+        source, position, where, params = self._source(filter)
+        sql = (f"SELECT {self._columns} FROM {source} WHERE {position} > {p} AND {position} <= {p}"
+               f"{where} ORDER BY {position} LIMIT {p}")
         return keyset_pages(lambda cursor, n: fetch(sql, (cursor, until, *params, n)), after,
                             lambda row: row[0], limit, page_rows, event_from_row)
 
     def count(self, fetch: Fetch, filter: ReadFilter, after: int) -> int:
-        where, params = where_clause(filter, self.dialect)
+        source, position, where, params = self._source(filter)
         p = self.dialect.placeholder
-        return fetch(f"SELECT count(*) FROM {self._events} WHERE position > {p}{where}", (after, *params))[0][0]
+        return fetch(f"SELECT count(*) FROM {source} WHERE {position} > {p}{where}", (after, *params))[0][0]
+
+    def _source(self, filter: ReadFilter) -> tuple[str, str, str, list[Any]]:
+        """Where a filtered read takes its rows from: (FROM clause, position column, the
+        conditions, their parameters). The text index when the store has one that can answer
+        the filter's text, else the events table with every condition tested row by row."""
+        index = self.dialect.text_index
+        found = index.match(filter.text) if index is not None and filter.text else None
+        if index is None or found is None:
+            where, params = where_clause(filter, self.dialect)
+            return self._events, "position", where, params
+        condition, match_params = found
+        where, params = where_clause(msgspec.structs.replace(filter, text=None), self.dialect)
+        return index.source, index.position, f" AND {condition}{where}", [*match_params, *params]
 
     def streams(self, fetch: Fetch, category: str | None) -> list[StreamInfo]:
         sql = self._streams_sql

@@ -13,18 +13,20 @@ sqlite_schema.py.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from chronik import codec
 from chronik.errors import NotFound, StorageError, StoreBusy
 from chronik.model import AppendResult, Event, Head, StreamInfo
-from chronik.stores import aux_sqlite, sqlite_engine, sqlite_schema
+from chronik.stores import aux_sqlite, sqlite_engine, sqlite_schema, sqlite_text
 from chronik.stores.base import (
     READ_PAGE_ROWS,
     AuxChange,
@@ -44,6 +46,8 @@ from chronik.stores.base import (
     replayed_result,
     text_haystack,
 )
+from chronik.stores.group_commit import GroupCommit, Request, run_each
+from chronik.stores.leases import DEFAULT_LEASE_WAIT_S, Lease, take_file_lease
 from chronik.stores.sql import EventQueries, SqlDialect, event_from_row
 
 SCHEMA_VERSION = sqlite_schema.SCHEMA_VERSION
@@ -71,6 +75,9 @@ DURABILITY_SYNC = {"full": "FULL", "relaxed": "NORMAL"}
 SQLITE = SqlDialect(placeholder="?", array_params=False, collate="",
                     text_match=lambda needle: ("chronik_text(type, data, meta, ?)", [needle]))
 QUERIES = EventQueries("events", "streams", EVENT_COLUMNS, SQLITE)
+# Reads of a ledger with the text index (ADR 0013), which then answers most text filters.
+INDEXED_QUERIES = EventQueries("events", "streams", EVENT_COLUMNS,
+                               dataclasses.replace(SQLITE, text_index=sqlite_text.INDEX))
 
 
 class SQLiteStore(Store):
@@ -92,6 +99,9 @@ class SQLiteStore(Store):
         self._closed = False
         self._applied_at_open: list[int] = []
         self._mode = "rw"
+        self._text_indexed = False  # whether the ledger has the text index (sqlite_text.py)
+        # Appends from this process's threads and tasks share commits (ADR 0012).
+        self.group_commit: GroupCommit[sqlite3.Connection] = GroupCommit(self._run_group, path)
         try:
             if read_only:
                 self._open_read_only()
@@ -101,6 +111,7 @@ class SQLiteStore(Store):
                 except OSError as exc:
                     raise environment_error(exc, "cannot create the folder of the ledger") from None
                 self._applied_at_open = self._create_schema()
+                self._text_indexed = sqlite_text.available()  # migrated: version 3 where it can be
         except BaseException:
             self.close()
             raise
@@ -117,6 +128,7 @@ class SQLiteStore(Store):
         try:
             self._mode = sqlite_engine.read_only_mode(self.path, self.busy_timeout_ms)
             sqlite_schema.check_readable(self._connection(), self.path)
+            self._text_indexed = sqlite_schema.has_text_index(self._connection(), self.path)
         except sqlite3.Error as exc:
             raise sqlite_engine.sqlite_error(exc, "cannot open the ledger", self.path) from exc
 
@@ -178,9 +190,19 @@ class SQLiteStore(Store):
     # ------------------------------------------------------------ writing
 
     def append(self, batches: Sequence[StreamBatch], signer: Signer | None = None) -> dict[str, AppendResult]:
-        conn = self._writable("append")
+        self._writable("append")
+        return self.group_commit.submit(lambda conn: self._append_locked(conn, batches, signer))
+
+    def append_future(self, batches: Sequence[StreamBatch], signer: Signer | None = None
+                      ) -> Future[dict[str, AppendResult]]:
+        self._writable("append")
+        return self.group_commit.submit_future(lambda conn: self._append_locked(conn, batches, signer))
+
+    def _run_group(self, requests: Sequence[Request]) -> list[Any]:
+        """One write transaction for a group of appends (stores/group_commit.py)."""
+        conn = self._connection()
         with sqlite_engine.write_transaction(conn, self.path, "append", "nothing was written"):
-            return self._append_locked(conn, batches, signer)
+            return run_each(requests, lambda request: request(conn), conn.execute)
 
     def _append_locked(self, conn: sqlite3.Connection, batches: Sequence[StreamBatch],
                        signer: Signer | None) -> dict[str, AppendResult]:
@@ -210,6 +232,8 @@ class SQLiteStore(Store):
                 conn.execute(INSERT_EVENT, rows[0])  # executemany's setup costs more than one row
             else:
                 conn.executemany(INSERT_EVENT, rows)
+            if self._text_indexed:
+                sqlite_text.index_rows(conn, rows)
             last, last_event = links[-1], batch.events[-1]
             conn.execute(UPSERT_STREAM, (batch.stream, last.version, last.position, last_event.type,
                                          last_event.time))
@@ -229,6 +253,8 @@ class SQLiteStore(Store):
             head = conn.execute(QUERIES.head_sql).fetchone()
             older = conn.execute(REMOVAL_CHECK, (doomed, doomed)).fetchone()[0]
             check_removal_rows(head[0] if head else 0, older, list(wanted))
+            if self._text_indexed:
+                sqlite_text.delete_rows(conn, doomed)
             return conn.execute("DELETE FROM events WHERE position IN (SELECT value FROM json_each(?))",
                                 (doomed,)).rowcount
 
@@ -252,9 +278,11 @@ class SQLiteStore(Store):
 
         last_of_stream = check_import(events, head, current_version, recorded_ids.__contains__)
         encode = codec.encode_json
-        conn.executemany(INSERT_EVENT, [
-            (e.position, e.stream, e.version, e.type, e.id, e.time, encode(e.data).decode(),
-             encode(e.meta).decode(), e.prev, e.hash, e.sig) for e in events])
+        rows = [(e.position, e.stream, e.version, e.type, e.id, e.time, encode(e.data).decode(),
+                 encode(e.meta).decode(), e.prev, e.hash, e.sig) for e in events]
+        conn.executemany(INSERT_EVENT, rows)
+        if self._text_indexed:
+            sqlite_text.index_rows(conn, rows)
         conn.executemany(UPSERT_STREAM, [(e.stream, e.version, e.position, e.type, e.time)
                                          for e in last_of_stream.values()])
 
@@ -282,10 +310,14 @@ class SQLiteStore(Store):
     def read_all(self, after: int, limit: int | None, filter: ReadFilter,
                  until_position: int | None = None) -> Iterator[Event]:
         until = self.head().position if until_position is None else until_position
-        return QUERIES.read_all(self._fetch, after, limit, filter, until, READ_PAGE_ROWS)
+        return self._queries.read_all(self._fetch, after, limit, filter, until, READ_PAGE_ROWS)
 
     def count(self, filter: ReadFilter, after: int = 0) -> int:
-        return QUERIES.count(self._fetch, filter, after)
+        return self._queries.count(self._fetch, filter, after)
+
+    @property
+    def _queries(self) -> EventQueries:
+        return INDEXED_QUERIES if self._text_indexed else QUERIES
 
     def streams(self, category: str | None) -> list[StreamInfo]:
         return QUERIES.streams(self._fetch, category)
@@ -324,6 +356,12 @@ class SQLiteStore(Store):
         changes = check_aux_changes(changes)
         aux_sqlite.write(self._writable("write auxiliary records"), changes, self.path)
 
+    def lease(self, name: str, wait_s: float = DEFAULT_LEASE_WAIT_S) -> Lease:
+        """flock on `<ledger>.lease-<name>` (chronik.stores.leases): released by the kernel when
+        the holder's process dies."""
+        self._writable("take a lease")
+        return take_file_lease(self.path, name, wait_s, self.aux_write)
+
     # ------------------------------------------------------------ change detection
 
     def change_signal(self) -> sqlite_engine.DataVersionSignal:
@@ -345,7 +383,8 @@ class SQLiteStore(Store):
             raise StorageError(f"cannot upgrade: {self.path} was opened read-only")
         done = f"migrations {self._applied_at_open} applied when opened" if self._applied_at_open \
             else "nothing to upgrade"
-        return SchemaUpgrade(kind=self.kind, applied=list(self._applied_at_open), schema_version=SCHEMA_VERSION,
+        version = SCHEMA_VERSION if self._text_indexed else sqlite_schema.WITHOUT_TEXT_INDEX
+        return SchemaUpgrade(kind=self.kind, applied=list(self._applied_at_open), schema_version=version,
                              message=f"{done}: SQLite ledgers are migrated when opened")
 
     def check_storage(self, thorough: bool = False) -> list[StorageFinding]:
@@ -358,6 +397,7 @@ class SQLiteStore(Store):
             raise sqlite_engine.sqlite_error(exc, "read failed", self.path) from exc
 
     def close(self) -> None:
+        self.group_commit.close()
         with self._connections_lock:
             self._closed = True
             for conn in self._all_connections:

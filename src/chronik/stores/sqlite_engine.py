@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from chronik.errors import ChronikError, IntegrityError, StorageError, StoreBusy
 from chronik.stores.base import StorageFinding
+from chronik.stores.sqlite_wal import wal_findings
 
 # SQLite's primary result codes (the low byte of an extended code).
 SQLITE_READONLY = 8
@@ -104,7 +105,9 @@ def rollback(conn: sqlite3.Connection) -> None:
 
 def engine_check(conn: sqlite3.Connection, path: str, thorough: bool) -> list[StorageFinding]:
     """SQLite's own check of the file, read-only: PRAGMA quick_check (O(N), no index contents
-    compared), or integrity_check when `thorough`. One finding per problem, in SQLite's words."""
+    compared), or integrity_check when `thorough`. One finding per problem, in SQLite's words;
+    then the commits SQLite silently leaves out of a damaged -wal (sqlite_wal.py), which no
+    pragma reports."""
     pragma = "integrity_check" if thorough else "quick_check"
     detail = {"check": pragma, "path": path}
     try:
@@ -112,9 +115,9 @@ def engine_check(conn: sqlite3.Connection, path: str, thorough: bool) -> list[St
     except sqlite3.DatabaseError as exc:
         if not is_corrupt(exc):
             raise sqlite_error(exc, f"PRAGMA {pragma} failed", path) from exc
-        return [StorageFinding(code="engine_check", message=str(exc), detail=detail)]
+        rows = [(str(exc),)]
     return [StorageFinding(code="engine_check", message=str(row[0]), detail=detail)
-            for row in rows if row[0] != "ok"]
+            for row in rows if row[0] != "ok"] + wal_findings(path)
 
 
 class DataVersionSignal:

@@ -3,6 +3,11 @@
 A ledger opened for writing is migrated when opened (in its own BEGIN IMMEDIATE, so two
 processes opening one new file at once create it once); a ledger opened read-only is only
 checked: it must be a chronik ledger of a version this chronik can read.
+
+Versions: 1 the events, streams and meta tables; 2 the auxiliary records; 3 the text index
+(sqlite_text.py, ADR 0013). Migration 3 needs FTS5's trigram tokenizer (SQLite >= 3.34): where
+this process's SQLite lacks it, a ledger stays at version 2 (text search scans) and is migrated
+by the first open for writing with a SQLite that has it.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from datetime import UTC, datetime
 
 from chronik import codec
 from chronik.errors import IntegrityError, NotFound, StorageError
-from chronik.stores import aux_sqlite
+from chronik.stores import aux_sqlite, sqlite_text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# The version a ledger reaches where SQLite has no trigram tokenizer (see above).
+WITHOUT_TEXT_INDEX = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chronik_meta (
@@ -66,14 +73,31 @@ def migrate(conn: sqlite3.Connection, path: str) -> list[int]:
     if found < 2:
         conn.execute(aux_sqlite.AUX_SCHEMA)
         applied.append(2)
+    if found < 3 and sqlite_text.available():
+        sqlite_text.create(conn)
+        applied.append(3)
     if applied:
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute(f"PRAGMA user_version = {applied[-1]}")
     return applied
 
 
 def is_current(conn: sqlite3.Connection, path: str) -> bool:
-    """Whether the schema is at SCHEMA_VERSION already (read without taking the write lock)."""
-    return _version(conn, path) == SCHEMA_VERSION
+    """Whether the schema is as far as this process can take it (read without taking the write
+    lock). A ledger with a text index needs a SQLite that can write it."""
+    found = _version(conn, path)
+    if sqlite_text.available():
+        return found == SCHEMA_VERSION
+    if found >= 3:
+        raise StorageError(f"{path} has a text index (FTS5 trigram), which this process's SQLite "
+                           f"{sqlite3.sqlite_version} cannot update; write to it with SQLite >= 3.34 "
+                           f"built with FTS5, or open it read-only")
+    return found == WITHOUT_TEXT_INDEX
+
+
+def has_text_index(conn: sqlite3.Connection, path: str) -> bool:
+    """Whether text filters can use the index here: the ledger has one (version 3, which a ledger
+    opened read-only may not have reached yet) and this SQLite can read it."""
+    return _version(conn, path) >= 3 and sqlite_text.available()
 
 
 def check_readable(conn: sqlite3.Connection, path: str) -> None:

@@ -60,6 +60,7 @@ from chronik.stores.jsonl.read import events_at, matching_events_at
 from chronik.stores.jsonl.repair import repair_tail
 from chronik.stores.jsonl.rewrite import rewrite_without
 from chronik.stores.jsonl.scan import scan
+from chronik.stores.leases import DEFAULT_LEASE_WAIT_S, Lease, take_file_lease
 
 log = logging.getLogger("chronik")
 
@@ -346,6 +347,12 @@ class JsonlStore(Store):
                 "last_time": index.last_time,
                 "types": dict(sorted(index.types.items())),
             }
+
+    def lease(self, name: str, wait_s: float = DEFAULT_LEASE_WAIT_S) -> Lease:
+        """flock on `<file>.lease-<name>` (chronik.stores.leases), apart from the write lock."""
+        self._check_open()
+        self._writer.check_writable("take a lease")
+        return take_file_lease(self.path, name, wait_s, self.aux_write)
 
     # ------------------------------------------------------------ change detection
 
