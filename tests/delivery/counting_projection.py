@@ -10,12 +10,15 @@ from chronik import Projection
 
 # Seconds per event: slows the child so SIGKILL lands mid-batch.
 APPLY_DELAY_S = float(os.environ.get("COUNTING_APPLY_DELAY_S", "0"))
+# Events per batch: the kill test makes batches small, so that commits (where a read model
+# written apart from its checkpoint would show) take a large share of the child's time.
+BATCH_EVENTS = int(os.environ.get("COUNTING_BATCH_EVENTS", "40"))
 
 
 class Counts(Projection):
     name = "counts"
     version = 1
-    batch_events = 40
+    batch_events = BATCH_EVENTS
 
     def apply(self, model, event):
         if APPLY_DELAY_S:

@@ -64,6 +64,9 @@ def test_replay_prints_the_state(project):
     line = json.loads(result.stdout)
     assert line["state"] == {"items": ["A", "B", "C"], "n": 3}
     assert (line["version"], line["reducer"]) == (3, "cart@1")
+    # replay only reads (issue 10, item 3): it saved no snapshot; it uses one `snapshot` saved.
+    assert line["from_snapshot"] is None and line["snapshot_saved"] is None
+    assert project("snapshot", "cart:1", "--reducer", f"{project.module}:Cart").exit_code == 0
     assert json.loads(project("replay", "cart:1", "--reducer", f"{project.module}:Cart", "--json")
                       .stdout)["from_snapshot"] == 3
 

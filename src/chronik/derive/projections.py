@@ -24,7 +24,18 @@ twice or missed. Within a batch, `model.get` sees the batch's own uncommitted wr
 A handler that raises has that event's changes discarded and is retried (delivery.py); past the
 retry budget the event is parked (parking.py) in the same write that moves the checkpoint past
 it. `replay_parked` applies parked events later, each with its parked record's removal in one
-write. Run one runner per projection at a time: two would both apply each event.
+write.
+
+One runner at a time
+--------------------
+Two runners of one projection would both apply each event. So every call that applies events or
+writes the read model (`run*`, `rebuild`, `reset`, `replay_parked`) holds the store's lease
+`projection.NAME` (`Store.lease`: a file lock beside a SQLite or JSONL ledger, a session advisory
+lock on PostgreSQL, a lock in this process for memory) and writes through it (`Lease.write`:
+on PostgreSQL on the very session that holds the lock, so a write cannot commit once the lock
+is lost). A second runner, in any process, waits up to `lease_wait_s` for the first to finish,
+then raises LeaseHeld naming the holder's pid, host and start time. The lease is released when
+the call returns, or by the kernel / the server when the process dies.
 
 Records
 -------
@@ -36,10 +47,12 @@ or the new, growing one), then deletes the old generation's records in bounded c
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -67,10 +80,11 @@ from chronik.derive.read_model import (
     meta_change,
     model_kind,
 )
-from chronik.errors import NotFound, ValidationError
+from chronik.errors import LeaseHeld, NotFound, ValidationError
 from chronik.model import Event, Filter
 from chronik.stores.base import MAX_AUX_CHANGES, AuxChange, Store, StoreOwner, limits_of, store_of
 from chronik.stores.catchup import HeadReached, catch_up_then_live
+from chronik.stores.leases import DEFAULT_LEASE_WAIT_S, Lease, check_wait
 
 __all__ = ["MODEL_KIND_PREFIX", "PROJECTION_KIND", "ModelTransaction", "Projection", "ProjectionRunner",
            "ProjectionStatus", "ReadModel", "list_projections", "model_kind", "projection_status"]
@@ -138,7 +152,8 @@ class ProjectionRunner:
 
     def __init__(self, source: Store | StoreOwner, projection: Projection, *, retry: RetryPolicy | None = None,
                  breaker: CircuitBreaker | None = None, sleep: Sleep | None = None,
-                 rng: random.Random | None = None, wait_for_change_s: float = WAIT_FOR_CHANGE_S) -> None:
+                 rng: random.Random | None = None, wait_for_change_s: float = WAIT_FOR_CHANGE_S,
+                 lease_wait_s: float = DEFAULT_LEASE_WAIT_S) -> None:
         if not isinstance(projection, Projection):
             raise ValidationError("projection", f"must be a Projection, got {type(projection).__name__}",
                                   "pass Projection(name, handler) or an instance of a subclass")
@@ -152,6 +167,10 @@ class ProjectionRunner:
         self._sleep: Sleep = sleep or self._stop.wait
         self._rng = rng
         self._wait_for_change_s = wait_for_change_s
+        self.lease_wait_s = check_wait(lease_wait_s, "lease_wait_s")
+        # The lease this runner holds, per thread: a call made inside another (rebuild runs
+        # reset, then run_until_head) reuses it; another thread's call must take its own.
+        self._held = threading.local()
         self.model = ReadModel(self.store, self.name)
         self.applied = 0
         self.parked_count = 0
@@ -160,21 +179,54 @@ class ProjectionRunner:
 
     def run_until_head(self) -> ProjectionStatus:
         """Apply every event up to the head as it is now; return the status."""
-        head = self.store.head().position
-        self._run(lambda position: position >= head)
-        return self.status()
+        with self._leased():
+            head = self.store.head().position
+            self._run(lambda position: position >= head)
+            return self.status()
 
     def run_until(self, position: int, timeout_s: float | None = None) -> bool:
         """Apply events (waiting for live ones) until the checkpoint reaches `position`."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        return self._run(lambda current: current >= position, deadline)
+        with self._leased():
+            return self._run(lambda current: current >= position, deadline)
 
     def run(self) -> None:
         """Apply events, catch-up then live, until `stop()`."""
-        self._run(lambda _position: False)
+        with self._leased():
+            self._run(lambda _position: False)
 
     def stop(self) -> None:
         self._stop.set()
+
+    # ------------------------------------------------------------ the lease
+
+    @contextmanager
+    def _leased(self) -> Iterator[Lease]:
+        """Hold the projection's lease for the block (module doc: one runner at a time)."""
+        held: Lease | None = getattr(self._held, "lease", None)
+        if held is not None:
+            yield held
+            return
+        try:
+            lease = self.store.lease(f"projection.{self.name}", self.lease_wait_s)
+        except LeaseHeld as exc:
+            who = "runner in this process" if exc.pid == os.getpid() else "process"
+            holder = f"pid {exc.pid} on {exc.host}, since {exc.since}" if exc.pid else "holder unknown"
+            raise LeaseHeld(f"projection {self.name} is being run by another {who} ({holder}); stop "
+                            f"it or wait for it (waited {self.lease_wait_s:g} s)",
+                            exc.name, exc.pid, exc.host, exc.since) from None
+        self._held.lease = lease
+        try:
+            yield lease
+        finally:
+            self._held.lease = None
+            lease.release()
+
+    def _write(self, changes: list[AuxChange]) -> None:
+        """Write under the lease this thread holds (every caller holds it: `_leased`)."""
+        lease: Lease | None = getattr(self._held, "lease", None)
+        assert lease is not None, "projection records are written only under the lease"
+        lease.write(changes)
 
     def _run(self, done: Callable[[int], bool], deadline: float | None = None) -> bool:
         meta = self._start()
@@ -212,7 +264,7 @@ class ProjectionRunner:
         meta = load_meta(self.store, self.name)
         if meta is None:
             meta = ProjectionMeta(version=self.projection.version, updated=now_text())
-            self.store.aux_write([meta_change(self.name, meta)])
+            self._write([meta_change(self.name, meta)])
         if meta.version != self.projection.version:
             raise ValidationError("projection.version",
                                   f"{self.name} read model was built by version {meta.version}, "
@@ -242,7 +294,7 @@ class ProjectionRunner:
     def _commit(self, meta: ProjectionMeta, txn: ModelTransaction, extra: list[AuxChange], position: int) -> ProjectionMeta:
         assert position >= meta.position, "a projection's checkpoint only moves forward"
         new_meta = msgspec.structs.replace(meta, position=position, updated=now_text())
-        self.store.aux_write([*txn._changes(), *extra, meta_change(self.name, new_meta)])
+        self._write([*txn._changes(), *extra, meta_change(self.name, new_meta)])
         txn._clear()
         return new_meta
 
@@ -250,12 +302,17 @@ class ProjectionRunner:
 
     def rebuild(self) -> ProjectionStatus:
         """Start over from position 0 under a new generation, then run up to the head."""
-        self.reset()
-        return self.run_until_head()
+        with self._leased():
+            self.reset()
+            return self.run_until_head()
 
     def reset(self) -> None:
         """Switch to an empty read model at position 0 (one write), drop the projection's
         parked events, and delete the old generation's records."""
+        with self._leased():
+            self._reset()
+
+    def _reset(self) -> None:
         discard_parked(self.store, self.name)
         meta = load_meta(self.store, self.name)
         if meta is None:
@@ -263,7 +320,7 @@ class ProjectionRunner:
         else:
             fresh = ProjectionMeta(position=0, generation=meta.generation + 1, version=self.projection.version,
                           updated=now_text(), stale=sorted({*meta.stale, meta.generation}))
-        self.store.aux_write([meta_change(self.name, fresh)])
+        self._write([meta_change(self.name, fresh)])
         self._collect_stale(fresh)
 
     def _collect_stale(self, meta: ProjectionMeta) -> None:
@@ -272,10 +329,10 @@ class ProjectionRunner:
         for generation in meta.stale:
             kind = model_kind(self.name, generation)
             while page := self.store.aux_range(kind, limit=MAX_AUX_CHANGES):
-                self.store.aux_write([AuxChange(kind, key, None) for key, _ in page])
+                self._write([AuxChange(kind, key, None) for key, _ in page])
         current = load_meta(self.store, self.name)
         assert current is not None
-        self.store.aux_write([meta_change(self.name, msgspec.structs.replace(current, stale=[]))])
+        self._write([meta_change(self.name, msgspec.structs.replace(current, stale=[]))])
 
     def status(self) -> ProjectionStatus:
         return projection_status(self.store, self.name)
@@ -288,6 +345,10 @@ class ProjectionRunner:
     def replay_parked(self, positions: Sequence[int] | None = None) -> list[ReplayOutcome]:
         """Apply parked events once each (fixed handler): the read-model changes and the
         parked record's removal in one write; a failure keeps it parked."""
+        with self._leased():
+            return self._replay_parked(positions)
+
+    def _replay_parked(self, positions: Sequence[int] | None) -> list[ReplayOutcome]:
         meta = self._start()
 
         def commit(event: Event, changes: list[AuxChange]) -> None:
@@ -295,7 +356,7 @@ class ProjectionRunner:
             txn._begin_event()
             self.projection.apply(txn, event)
             txn._end_event(ok=True)
-            self.store.aux_write([*txn._changes(), *changes])
+            self._write([*txn._changes(), *changes])
 
         return replay_parked(self.store, self.name, None, positions, commit)
 

@@ -294,7 +294,11 @@ def replay(source: Store | StoreOwner, stream: str, reducer: Reducer, to_version
     fold = fold_events(fold, events, reducer, target)
     saved = None
     every = reducer.snapshot_every
-    if include_snapshots and every and target.prefix and fold.version - (fold.from_snapshot or 0) >= every:
+    # A store opened read-only (a reading command, a read-only mount) keeps no snapshots: that
+    # was asked for, so it is no warning.
+    writable = not getattr(store, "read_only", False)
+    if (include_snapshots and every and writable and target.prefix
+            and fold.version - (fold.from_snapshot or 0) >= every):
         saved = _save_by_policy(store, stream, reducer, fold, warn)
     return ReplayResult(state=fold.state, version=fold.version, position=fold.position,
                         events_applied=fold.applied, from_snapshot=fold.from_snapshot,
