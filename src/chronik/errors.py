@@ -57,13 +57,26 @@ class ConcurrencyError(ChronikError):
     def __init__(self, stream: str, expected: object, actual: int | None) -> None:
         self.stream = stream
         self.expected = expected
-        self.actual = actual
-        shown = "no stream" if actual is None else f"version {actual}"
-        super().__init__(f"{stream}: expected {expected}, but the stream is at {shown}")
+        self.actual = actual  # the stream's current version; None when it has no events
+        self.problem, self.fix = conflict_words(expected, actual)
+        super().__init__(f"{stream}: {self.problem} ({self.fix})")
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "stream": self.stream, "expected": str(self.expected),
-                "actual": self.actual}
+                "actual": self.actual, "fix": self.fix}
+
+
+def conflict_words(expected: object, actual: int | None) -> tuple[str, str]:
+    """What a ConcurrencyError says (every store raises it, so this is its one wording): the
+    expectation, the stream's current version, and how to retry against it."""
+    wanted = {"no-stream": "no stream", "exists": "the stream to exist"}.get(str(expected))
+    if wanted is None:
+        wanted = f"version {expected}" if isinstance(expected, int) else str(expected)
+    if actual is None:
+        return (f"expected {wanted}, but the stream has no events yet",
+                "re-read it and decide again; to create it, retry expecting no stream")
+    return (f"expected {wanted}, but the stream is at version {actual}",
+            f"re-read it and decide again, then retry expecting version {actual}")
 
 
 class IntegrityError(ChronikError):
@@ -78,6 +91,23 @@ class StorageError(ChronikError):
 
 class StoreBusy(StorageError):
     """The store stayed locked by other writers for longer than the configured timeout."""
+
+
+class LeaseHeld(StoreBusy):
+    """A named lease (a projection's: only one runner applies its events) stayed held by another
+    holder for longer than the wait. Names the holder (pid, host, since) when the store knows."""
+
+    def __init__(self, message: str, name: str, pid: int | None = None, host: str | None = None,
+                 since: str | None = None) -> None:
+        self.name = name
+        self.pid = pid
+        self.host = host
+        self.since = since
+        super().__init__(message)
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "lease": self.name, "pid": self.pid, "host": self.host,
+                "since": self.since}
 
 
 class NotFound(ChronikError):

@@ -53,9 +53,9 @@ def make_anchor(source: Store | StoreOwner, keyring: Keyring | None, now: dateti
     """A signed checkpoint of the head of `source`'s ledger, with the active key of `keyring`."""
     store = store_of(source)
     if keyring is None or not keyring.can_sign:
-        raise KeyringError("an anchor is signed, and there is no keyring with an active key: set "
-                           "CHRONIK_KEYS_FILE (or CHRONIK_KEYS), or pass --keys-file; make one with "
-                           "`chronik keys new --keys-file FILE`")
+        raise KeyringError("an anchor is signed, and there is no keyring with an active key: make "
+                           "one with `chronik keys new` (~/.chronik/keys.json), or name one with "
+                           "CHRONIK_KEYS_FILE, CHRONIK_KEYS or --keys-file")
     head = store.head()
     unsigned = Anchor(ANCHOR_FORMAT, store.ledger_id(), head.position, head.hash,
                       codec.format_time(now or datetime.now(UTC)), keyring.active_kid or "", "")

@@ -5,15 +5,18 @@ A keyring is a JSON document (docs/formats.md, "Keyring file")::
     {"format": "chronik.keyring.v1", "active": "k20261122-3f9a",
      "keys": [{"kid": "k20261122-3f9a", "secret": "<64 hex digits>", "created": "2026-11-22T01:15:09.123456Z"}]}
 
-It comes from a file whose mode gives nobody but its owner any access (0600 or stricter; a looser
-mode is refused with the chmod that fixes it), named by $CHRONIK_KEYS_FILE or `--keys-file`, or
-from the environment variable $CHRONIK_KEYS holding the document itself. Never from argv: a
-secret on a command line is visible to every user of the machine (ps, /proc/*/cmdline) and
-lands in shell history. Secrets never appear in repr(), `keys list` or errors.
+It comes from a file owned by the user running chronik whose mode gives nobody else any access
+(0600 or stricter; anything else is refused with the command that fixes it): the one named by
+`--keys-file` / `keys_file`, else by $CHRONIK_KEYS_FILE, else ~/.chronik/keys.json when that
+exists (beside the default ledger; `chronik keys new` creates it). Or from the environment
+variable $CHRONIK_KEYS holding the document itself. Never from argv: a secret on a command line
+is visible to every user of the machine (ps, /proc/*/cmdline) and lands in shell history.
+Secrets never appear in repr(), `keys list` or errors. docs/integrity.md says where to keep it.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import os
@@ -27,12 +30,15 @@ from pathlib import Path
 import msgspec
 
 from chronik import codec
-from chronik.errors import ChronikError, NotFound, ValidationError
-from chronik.fileio import write_file_durably
+from chronik.errors import ChronikError, NotFound, StorageError, ValidationError
+from chronik.fileio import REAL, os_reason, write_file_durably
 
 KEYRING_FORMAT = "chronik.keyring.v1"
 ENV_KEYS = "CHRONIK_KEYS"
 ENV_KEYS_FILE = "CHRONIK_KEYS_FILE"
+# The keyring every command and open_ledger() use when nothing names one and it exists: per user,
+# beside the default ledger (~/.chronik/ledger.db). Only `chronik keys new|rotate` create it.
+DEFAULT_KEYS_FILE = "~/.chronik/keys.json"
 KID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 SECRET_BYTES = 32
 MIN_SECRET_BYTES = 32
@@ -202,45 +208,168 @@ def parse_keyring(text: bytes | str, source: str) -> Keyring:
 
 
 def load_keyring_file(path: str | os.PathLike[str]) -> Keyring:
-    """Load a keyring file, refusing one that group or others can access."""
+    """Load a keyring file, refusing one that is not the user's own or that others can access."""
     path = Path(path).expanduser()
+    keyring = _read_keyring_file(path)
+    if keyring is None:
+        raise NotFound(f"keyring file {path} does not exist; create it with `chronik keys new "
+                       f"--keys-file {path}`")
+    return keyring
+
+
+def _read_keyring_file(path: Path) -> Keyring | None:
+    """The keyring in `path`, or None when there is no such file."""
     try:
+        # O_NOFOLLOW: a symlink planted in its place cannot point the read somewhere else.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
-        raise NotFound(f"keyring file {path} does not exist; create it with `chronik keys new "
-                       f"--keys-file {path}`") from None
+        return None
     except OSError as exc:
-        raise KeyringError(f"cannot open keyring file {path}: {exc.strerror}") from None
+        if exc.errno == errno.ELOOP:
+            raise KeyringError(f"keyring file {path} is a symbolic link, which is not followed (fix: "
+                               f"name the file it points to with ${ENV_KEYS_FILE})") from None
+        raise KeyringError(f"cannot open keyring file {path}: {os_reason(exc)}") from None
     with os.fdopen(fd, "rb") as file:
-        mode = os.fstat(file.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise KeyringError(f"keyring file {path} is not a regular file")
-        if mode & FORBIDDEN_MODE_BITS:
-            raise KeyringError(f"keyring file {path} has mode {stat.S_IMODE(mode):04o}: group or others "
-                               f"can access it; only its owner may (fix: chmod 600 {path})")
+        _check_private(path, os.fstat(file.fileno()))
         text = file.read(MAX_KEYRING_BYTES + 1)
     return parse_keyring(text, str(path))
 
 
+def _check_private(path: Path, status: os.stat_result) -> None:
+    """Only its owner may read a keyring, and that owner must be the user running chronik: a file
+    someone else owns can be re-moded or rewritten by them at any time (as OpenSSH refuses a
+    private key that is not its user's)."""
+    if not stat.S_ISREG(status.st_mode):
+        raise KeyringError(f"keyring file {path} is not a regular file")
+    user = os.geteuid() if hasattr(os, "geteuid") else None
+    if user is not None and status.st_uid != user:
+        raise KeyringError(f"keyring file {path} belongs to uid {status.st_uid}, not to the user running "
+                           f"chronik (uid {user}) (fix: chown {user} {path} && chmod 600 {path}, or "
+                           f"use a keyring of your own)")
+    if status.st_mode & FORBIDDEN_MODE_BITS:
+        raise KeyringError(f"keyring file {path} has mode {stat.S_IMODE(status.st_mode):04o}: group or "
+                           f"others can access it; only its owner may (fix: chmod 600 {path})")
+
+
+def default_keys_file() -> Path | None:
+    """~/.chronik/keys.json, or None when there is no home folder to find it in."""
+    try:
+        return Path(DEFAULT_KEYS_FILE).expanduser()
+    except RuntimeError:  # no $HOME and no password entry for the user
+        return None
+
+
 def keyring_from_environment(environ: Mapping[str, str] | None = None) -> Keyring | None:
-    """The keyring of $CHRONIK_KEYS (the document) or $CHRONIK_KEYS_FILE (a path), else None."""
+    """The keyring of $CHRONIK_KEYS (the document) or $CHRONIK_KEYS_FILE (a path, which must
+    exist), else of ~/.chronik/keys.json when that exists, else None. Never creates a file."""
     environ = os.environ if environ is None else environ
     text = environ.get(ENV_KEYS)
+    named = environ.get(ENV_KEYS_FILE)
+    if text and named:
+        # Either one could be the keyring meant; signing with the wrong one is worse than stopping.
+        raise KeyringError(f"both ${ENV_KEYS} and ${ENV_KEYS_FILE} are set: unset one of them")
     if text:
         return parse_keyring(text, f"${ENV_KEYS}")
-    path = environ.get(ENV_KEYS_FILE)
-    if path:
-        return load_keyring_file(path)
-    return None
+    if named:
+        return load_keyring_file(named)
+    default = default_keys_file()
+    return None if default is None else _read_keyring_file(default)
+
+
+def find_keyring(keys_file: str | os.PathLike[str] | None = None,
+                 environ: Mapping[str, str] | None = None) -> Keyring | None:
+    """The keyring in `keys_file` when one is named, else keyring_from_environment's."""
+    return load_keyring_file(keys_file) if keys_file else keyring_from_environment(environ)
+
+
+def keys_file_path(keys_file: str | os.PathLike[str] | None = None,
+                   environ: Mapping[str, str] | None = None) -> Path:
+    """The keyring file to create or change: `keys_file`, else $CHRONIK_KEYS_FILE, else
+    ~/.chronik/keys.json."""
+    environ = os.environ if environ is None else environ
+    named = keys_file or environ.get(ENV_KEYS_FILE)
+    if named:
+        return Path(named).expanduser()
+    if environ.get(ENV_KEYS):
+        # Every command would go on signing with $CHRONIK_KEYS: a file written now would be ignored.
+        raise ValidationError("keys_file", f"is not given, and ${ENV_KEYS} holds the keyring in use",
+                              f"name the keyring file to change (or set ${ENV_KEYS_FILE}), or "
+                              f"unset ${ENV_KEYS}")
+    default = default_keys_file()
+    if default is None:
+        raise ValidationError("keys_file", "is not given, and there is no home folder for the default "
+                              f"{DEFAULT_KEYS_FILE}", f"name the keyring file or set ${ENV_KEYS_FILE}")
+    return default
 
 
 # ---------------------------------------------------------------- saving
 
 
+def create_keyring(keys_file: str | os.PathLike[str], kid: str | None = None) -> tuple[Keyring, Key]:
+    """A new keyring file (mode 0600, its folder made 0700 if missing) holding one fresh key,
+    active. Never replaces a file: an existing keyring, even one another process creates at the
+    same moment, is refused, so no key that may have signed events is ever lost."""
+    path = Path(keys_file).expanduser()
+    if os.path.lexists(path):
+        raise _keyring_exists(path)
+    key = new_key(kid)
+    keyring = Keyring([key], key.kid)
+    _make_private_folder(path.parent)
+    # Written whole under a private name, then linked into place: link(2), unlike rename,
+    # fails when the target exists.
+    staged = path.with_name(f".{path.name}.{secrets.token_hex(4)}.new")
+    write_file_durably(staged, keyring.to_json(), mode=0o600)
+    try:
+        _link_without_replacing(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
+    try:
+        REAL.fsync_directory(str(path))
+    except OSError as exc:
+        raise StorageError(f"cannot fsync the directory of {path}: {os_reason(exc)}") from exc
+    return keyring, key
+
+
+def _link_without_replacing(staged: Path, path: Path) -> None:
+    try:
+        os.link(staged, path)
+    except FileExistsError:
+        raise _keyring_exists(path) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV):
+            raise StorageError(f"cannot create {path}: {os_reason(exc)}; nothing was written") from exc
+        # A file system without hard links: rename, after checking again (a narrow race remains).
+        if os.path.lexists(path):
+            raise _keyring_exists(path) from None
+        try:
+            os.rename(staged, path)
+        except OSError as exc:
+            raise StorageError(f"cannot create {path}: {os_reason(exc)}; nothing was written") from exc
+
+
+def _keyring_exists(path: Path) -> ValidationError:
+    return ValidationError(
+        "keys_file", f"{path} already exists; a new keyring never replaces one (its keys may have "
+        f"signed events that only they can verify)",
+        "to sign new events with a fresh key run `chronik keys rotate`: older keys stay in the "
+        "keyring to verify what they signed; or name another file for a separate keyring")
+
+
+def _make_private_folder(folder: Path) -> None:
+    """Create the keyring's folder 0700 when missing (an existing folder is left as it is)."""
+    if folder.is_dir():
+        return
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        REAL.fsync_directory(str(folder))  # its entry in the parent, so the keyring survives power loss
+    except OSError as exc:
+        raise StorageError(f"cannot create the folder {folder}: {os_reason(exc)}") from exc
+
+
 def save_keyring_file(path: str | os.PathLike[str], keyring: Keyring) -> None:
     """Write atomically: a 0600 temporary file beside it, fsync, rename, fsync the directory."""
     path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_private_folder(path.parent)
     write_file_durably(path, keyring.to_json(), mode=0o600)
 
 
@@ -248,7 +377,7 @@ def add_key(path: str | os.PathLike[str], *, activate: bool, kid: str | None = N
     """Add a fresh key to the keyring file (created 0600 when missing; its first key is active).
     `activate` makes the new key the signing key: that is a rotation."""
     path = Path(path).expanduser()
-    existing = load_keyring_file(path) if path.exists() else Keyring([], None)
+    existing = _read_keyring_file(path) or Keyring([], None)
     key = new_key(kid)
     if existing.get(key.kid) is not None:
         raise ValidationError("kid", f"{key.kid!r} is already in {path}", "choose another key id")

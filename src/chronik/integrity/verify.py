@@ -22,9 +22,9 @@ the walk locates the damage by position.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -51,6 +51,7 @@ KIND_CHECK = {
 STORAGE_KIND = "storage"
 NO_KEYRING_NOTE = ("no keyring was given: signatures were not checked (set CHRONIK_KEYS_FILE or "
                    "CHRONIK_KEYS, or pass --keys-file)")
+T = TypeVar("T")  # what a guarded store read returns (_read_or_finding)
 
 
 class Check(msgspec.Struct, frozen=True):
@@ -260,18 +261,25 @@ def verify_ledger(source: Store | StoreOwner, *, keyring: Keyring | None = None,
     Signatures are checked against `keyring` (none: not checked); `archived` events, if any,
     are fed first (an archive-aware caller). Reads only."""
     store = store_of(source)
-    storage = store.check_storage(thorough_storage)
-    head = store.head()
+    storage = list(store.check_storage(thorough_storage))
+    # What the store cannot read (a damaged page holding the head, the ledger id or the archive
+    # manifests) is a failed storage check in the report, never an exception that loses it.
+    head = _read_or_finding(store.head, "the head", storage)
+    if head is None:
+        return finish_report(*make_checker(keyring, anchor), head=None, keyring=keyring, anchor=anchor,
+                             storage=storage, walked=False)
     start = _check_bound(from_position, "from_position") or 1
     stop = _check_bound(to_position, "to_position")
     if stop is not None and stop < start:
         raise ValidationError("to_position", f"{stop} is before from_position {start}",
                               "pass a range whose end is not before its start")
-    anchor_detail = "" if anchor is None else check_anchor(anchor, keyring, store.ledger_id())
+    anchor_detail = "" if anchor is None else check_anchor(
+        anchor, keyring, _read_or_finding(store.ledger_id, "the ledger id", storage))
     notes: list[str] = []
     prev_hash = None
     if start > 1:
-        before = next(iter(store.read_all(start - 2, 1, NO_FILTER, start - 1)), None)
+        before = _read_or_finding(lambda: next(iter(store.read_all(start - 2, 1, NO_FILTER, start - 1)), None),
+                                  f"position {start - 1}", storage)
         prev_hash = before.hash if before is not None and before.position == start - 1 else None
         notes.append(f"checked positions {start}..{stop or head.position} only: versions are checked "
                      f"within the range, and the link into {start} trusts the stored hash of {start - 1}")
@@ -286,11 +294,13 @@ def verify_ledger(source: Store | StoreOwner, *, keyring: Keyring | None = None,
     if start == 1 and not archived:  # events archived by retention (chronik.lifecycle.archive)
         from chronik.lifecycle.archive import chain_feed
 
-        live = chain_feed(store, checker, live, include_archive, notes)
+        live = _read_or_finding(lambda: chain_feed(store, checker, live, include_archive, notes),
+                                "the archive manifests", storage) or live
     feed(checker, live)
 
     def event_at(position: int) -> Event | None:
-        return next(iter(store.read_all(position - 1, 1, NO_FILTER, position)), None)
+        return _read_or_finding(lambda: next(iter(store.read_all(position - 1, 1, NO_FILTER, position)), None),
+                                f"position {position}", storage)
 
     return finish_report(checker, signature_check, head=head, keyring=keyring, anchor=anchor,
                          anchor_detail=anchor_detail, from_position=start, to_position=stop,
@@ -363,6 +373,16 @@ def verify_jsonl_lines(path: str | Path, *, keyring: Keyring | None = None, anch
     feed(checker, jsonl_line_events(str(path), notes))
     return finish_report(checker, signature_check, head=None, keyring=keyring, anchor=anchor,
                          anchor_detail=anchor_detail, notes=notes, storage=storage)
+
+
+def _read_or_finding(read: Callable[[], T], what: str, storage: list[StorageFinding]) -> T | None:
+    """`read()`, or None with an `unreadable` storage finding when the store reports its files
+    as corrupt (IntegrityError)."""
+    try:
+        return read()
+    except IntegrityError as exc:
+        storage.append(StorageFinding(code="unreadable", message=f"{what} cannot be read: {exc}"))
+        return None
 
 
 def _check_bound(value: int | None, field: str) -> int | None:
