@@ -1,0 +1,35 @@
+"""The packs' routes, mounted from the registry: `GET /v1/NAME/PATH` (POST when the route writes)
+for each `webkit.PackRoute` of a pack's `http_routes` entry. Each calls the pack's service
+function with the ledger and the query parameters, in a worker thread, through the same
+wrapper as chronik's own routes (write check, error JSON, metrics)."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from chronik.domains import registry, webkit
+from chronik.http.errors import json_response
+from chronik.http.routing import api
+from chronik.http.state import ServerState
+
+
+def _endpoint(template: str, route: webkit.PackRoute) -> Route:
+    @api(template, writes=route.writes)
+    async def pack_route(request: Request, state: ServerState) -> Response:
+        query = dict(request.query_params)
+        return json_response(await run_in_threadpool(route.call, state.ledger, query))
+
+    return Route(template, pack_route, methods=["POST"] if route.writes else ["GET"])
+
+
+def pack_routes() -> list[Route]:
+    routes = []
+    for pack in registry.packs():
+        if pack.http_routes is None:
+            continue
+        offered: webkit.PackRoutes = registry.load(pack.http_routes)
+        routes += [_endpoint(f"/v1/{pack.name}/{route.path}", route) for route in offered.routes]
+    return routes
