@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: `import chronik` must not import typing (chronik/__init__)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def lazy_exports(package: str, sources: Mapping[str, str], public: Sequence[str]

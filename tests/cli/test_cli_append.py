@@ -41,7 +41,8 @@ def test_expectations_and_conflict_exit_4(run, ledger_path):
     assert run("append", "order:1", "shipped", "--expect", "exists").exit_code == 0
     stale = run("append", "order:1", "cancelled", "--expect", "1")
     assert stale.exit_code == 4
-    assert stale.stderr.strip() == "Error: order:1: expected 1, but the stream is at version 3"
+    assert stale.stderr.strip() == ("Error: order:1: expected version 1, but the stream is at version 3 "
+                                    "(re-read it and decide again, then retry expecting version 3)")
     assert stale.stdout == ""
     assert run("append", "order:9", "x", "--expect", "exists").exit_code == 4
     assert event_count(ledger_path) == 3

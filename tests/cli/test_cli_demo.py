@@ -43,7 +43,7 @@ def test_demo_writes_a_fresh_file_in_the_current_directory(tmp_path, monkeypatch
 def test_demo_shows_each_capability(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     output = run_demo().stdout
-    for expected in ["conflict caught: order:1001: expected 3", "the CLI exits with code 4",
+    for expected in ["conflict caught: expected version 3, but the stream is at version 5", "the CLI exits with code 4",
                      "returned the original result", "$ chronik read order:1001",
                      "$ chronik log --category extension --type install_failed",
                      "checksum mismatch for Python-3.12.4.tgz", "$ chronik streams", "verify: OK, 15 events checked",

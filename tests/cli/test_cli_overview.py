@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from cli_testing import json_lines
 
+import chronik
+
 
 def test_streams_table_and_json(run, order_ledger):
     table = run("streams")
@@ -24,6 +26,7 @@ def test_streams_by_category(run, order_ledger):
 
 
 def test_head_of_an_empty_and_a_full_ledger(run, order_ledger, tmp_path):
+    chronik.open_ledger(str(tmp_path / "empty.db")).close()  # reading commands create nothing
     empty = json_lines(run("head", "--json", ledger=tmp_path / "empty.db").stdout)
     assert empty == [{"position": 0, "hash": "0" * 64}]
     [head] = json_lines(run("head", "--json").stdout)

@@ -73,14 +73,29 @@ def test_ctrl_c_in_a_running_command_exits_130_without_a_traceback(tmp_path):
     assert (run.returncode, stdout, stderr) == (130, "", "")
 
 
+def _interpreter_start_ms() -> float:
+    """How long the interpreter takes, here and now, to start and import the library: Python's
+    own start-up and `import chronik` (a library, which must not touch signal handlers) come
+    before the CLI's first line can make Ctrl-C silent."""
+    times = []
+    for _ in range(5):
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import chronik"], check=True)
+        times.append((time.perf_counter() - began) * 1000)
+    return max(times)
+
+
 def test_ctrl_c_at_any_moment_of_startup_exits_130_silently(tmp_path):
     env = {**os.environ, "CHRONIK_URL": f"sqlite:///{tmp_path / 'ledger.db'}"}
-    for delay_ms in (30, 60, 90, 120, 150):
+    start_ms = _interpreter_start_ms()  # the delays follow the machine's load
+    for delay_ms in (start_ms + extra for extra in (0, 5, 20, 40, 70, 100, 140)):
         run = subprocess.Popen([*CHRONIK, "append", "s:1", "t", "--data", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env)
         time.sleep(delay_ms / 1000)
         run.send_signal(signal.SIGINT)
         _stdout, stderr = run.communicate(timeout=30)
+        if "chronik" not in stderr and "KeyboardInterrupt" in stderr:
+            continue  # landed in Python's own start-up (site, runpy), before any chronik code ran
         assert "Traceback" not in stderr and run.returncode in (130, -signal.SIGINT), (delay_ms, stderr)
 
 

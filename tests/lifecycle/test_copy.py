@@ -37,8 +37,9 @@ def test_copy_refuses_a_non_empty_destination(open_ledger):
     source, destination = open_ledger("memory:"), open_ledger("memory:")
     fill(source)
     destination.append("other:1", [NewEvent("noted")])
-    with pytest.raises(CopyRefused, match="--append-to"):
+    with pytest.raises(CopyRefused, match="^append_to: ") as refused:  # a field, not an option
         copy_ledger(source, destination)
+    assert refused.value.field == "append_to" and "(append_to=True)" not in str(refused.value)
     with pytest.raises(CopyRefused, match="not a prefix"):
         copy_ledger(source, destination, append_to=True)
     assert destination.head().position == 1

@@ -73,6 +73,7 @@ def demo() -> None:
         show_verify(ledger)
         show_tampering(ledger, payment.first_position)
         show_extensions(ledger)
+        show_channels(ledger)
         show_next_steps(url)
 
 
@@ -124,7 +125,8 @@ def show_conflict(ledger: Ledger) -> None:
     try:
         ledger.append("order:1001", [NewEvent("order_cancelled", {"reason": "customer request"})], expect=3)
     except ConcurrencyError as error:
-        print_text(f"   conflict caught: {error}")
+        print_text(f"   conflict caught: {error.problem}")
+        print_text(f"   the fix it names: {error.fix}")
         print_text("   nothing was written; the CLI exits with code 4")
     else:
         raise AssertionError("the stale append should have conflicted")
@@ -196,6 +198,8 @@ def tamper_copy(source_path: str, copy_path: str, position: int, data_json: str)
 def show_extensions(ledger: Ledger) -> None:
     """The extensions pack (chronik.domains.extensions): real commands run and recorded."""
     import sys
+    import tempfile
+    from pathlib import Path
 
     from chronik.domains.extensions import service
     from chronik.domains.extensions.native import LedgerBackend
@@ -204,14 +208,32 @@ def show_extensions(ledger: Ledger) -> None:
 
     step("9. Extensions: run an install, record how it went",
          "chronik ext install ripgrep --version 14.1.0 -- COMMAND ARGS...")
-    backend = LedgerBackend(ledger)
-    service.run_operation(backend, "install", "ripgrep", [sys.executable, "-c", "print('installed')"], "14.1.0")
-    service.run_operation(backend, "install", "kubectl", [sys.executable, "-c",
-                          "import sys; sys.exit('download failed: HTTP 404')"], "1.35.0")
+
+    class DemoBackend(LedgerBackend):
+        """The demo's installs log to a temporary folder: the demo leaves nothing in the working
+        folder but its ledger (`ext install` keeps its logs in ext-logs/ beside the ledger)."""
+
+        def log_dir(self) -> Path:
+            return Path(logs)
+
+    with tempfile.TemporaryDirectory(prefix="chronik-demo-logs-") as logs:
+        backend = DemoBackend(ledger)
+        service.run_operation(backend, "install", "ripgrep", [sys.executable, "-c", "print('installed')"],
+                              "14.1.0")
+        service.run_operation(backend, "install", "kubectl", [sys.executable, "-c",
+                              "import sys; sys.exit('download failed: HTTP 404')"], "1.35.0")
     print_text("$ chronik ext status", style="dim")
     aligned(("NAME", "STATE", "VERSION", "ERROR"),
             [(r["name"], r["state"], r["version"], one_line(r["error"], 40))
              for r in service.visible(backend.statuses(), show_all=False)])
+
+
+def show_channels(ledger: Ledger) -> None:
+    """The channels pack (chronik.domains.channels): a DirectFund objective, reconstructed."""
+    from chronik.domains.channels.cli import show_demo
+
+    step("10. State channels: a DirectFund objective, then its channel rebuilt from events", "chronik channel append direct-fund.jsonl; chronik channel show CHANNEL_ID")
+    show_demo(ledger)
 
 
 def show_next_steps(url: str) -> None:

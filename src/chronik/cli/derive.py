@@ -3,6 +3,7 @@ Ledger.snapshot) with a reducer imported from the user's code as MODULE:NAME."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import click
@@ -28,6 +29,10 @@ OPTION_NAMES = {"stream": "STREAM", "reducer": "--reducer", "to_version": "--to-
 VALUE_CHARS = 60
 
 _encode = msgspec.json.Encoder(order="sorted").encode
+
+# The library logs each replay warning and returns it too; these commands print the returned
+# ones (as "warning: ..."), so the log would only say each twice.
+logging.getLogger("chronik.derive.replay").addHandler(logging.NullHandler())
 
 
 def reducer_option(function: Any) -> Any:
@@ -64,20 +69,23 @@ def _json_value(value: Any) -> str:
               help="The state from every event recorded at or before TIME (RFC 3339 with a zone, a "
                    "date, or an age such as 2h), folded in version order.")
 @click.option("--no-snapshots", is_flag=True,
-              help="Fold from the first event: neither use nor save snapshots.")
+              help="Fold from the first event, ignoring stored snapshots.")
 @click.option("--include-archive", is_flag=True,
               help="Fold the stream's archived events (chronik retention) before the live ones.")
 @json_option
 def replay(stream: str, reducer_spec: str, to_version: int | None, to_position: int | None,
            at: str | None, no_snapshots: bool, include_archive: bool, json_output: bool) -> None:
-    """Print the state of STREAM: now, or at --to-version, --to-position or --at (one of them)."""
+    """Print the state of STREAM: now, or at --to-version, --to-position or --at (one of them).
+
+    Replay only reads: it starts from a stored snapshot when one fits, and saves none (take
+    one with `chronik snapshot`)."""
     given = [name for name, value in (("--to-version", to_version), ("--to-position", to_position),
                                       ("--at", at)) if value is not None]
     if len(given) > 1:
         raise ValidationError(given[1], f"cannot be combined with {given[0]}",
                               "give at most one of --to-version, --to-position and --at")
     reducer = _load_reducer(reducer_spec)
-    with cli_state().open_ledger() as ledger:
+    with cli_state().open_ledger(read_only=True) as ledger:
         try:
             result = ledger.replay(stream, reducer, to_version=to_version, to_position=to_position,
                                    at=at, include_snapshots=not no_snapshots,
@@ -126,7 +134,7 @@ def diff(stream: str, a: str, b: str, reducer_spec: str, json_output: bool) -> N
     A point is a version (12; 0 is the initial state), latest (B's default), position:N,
     at:TIME, or a time (2026-11-22T01:15:09Z, 2026-11-22, 2h)."""
     reducer = _load_reducer(reducer_spec)
-    with cli_state().open_ledger() as ledger:
+    with cli_state().open_ledger(read_only=True) as ledger:
         try:
             result = ledger.diff(stream, reducer, a, b)
         except ValidationError as error:
@@ -176,7 +184,7 @@ def snapshot(stream: str, reducer_spec: str, to_version: int | None, list_only: 
     """Save the state of STREAM as a snapshot now, whatever the reducer's policy (--list: show the
     stored ones, newest first, with their status: ok, stale or corrupt)."""
     reducer = _load_reducer(reducer_spec)
-    with cli_state().open_ledger() as ledger:
+    with cli_state().open_ledger(read_only=list_only, must_exist=True) as ledger:
         try:
             if list_only:
                 from chronik.derive.snapshots import list_snapshots

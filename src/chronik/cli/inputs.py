@@ -16,12 +16,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast
 
 import click
 
 from chronik import codec
-from chronik.errors import LimitExceeded, ValidationError
+from chronik.errors import ChronikError, LimitExceeded, ValidationError
 from chronik.limits import DEFAULT_LIMITS
 from chronik.model import Expect, Expectation
 
@@ -34,6 +34,17 @@ FIELD_OPTIONS = {"url": "--ledger"}
 # Library fields nested in a value the command builds from several options: "filter.since" is
 # set by the parameter `since`.
 NESTING_FIELDS = ("filter.",)
+
+# A library error the CLI shows (the renamed copy keeps its class).
+E = TypeVar("E", bound=ChronikError)
+
+
+class FieldError(Protocol):
+    """An error that names a field as ValidationError does."""
+
+    field: str
+    problem: str
+    fix: str
 
 EXPECT_WORDS = {member.value: member for member in Expect}
 EXPECT_FIX = "use any, no-stream, exists or a version number such as 3"
@@ -93,20 +104,25 @@ def time_option(value: str | None, option: str) -> datetime | None:
     return None if value is None else codec.parse_time(value, option)
 
 
-def options_named(error: ValidationError, commands: Sequence[click.Command]) -> ValidationError:
+def options_named(error: E, commands: Sequence[click.Command]) -> E:
     """The same error naming the option (or ARGUMENT) of `commands` (the invoked chain, outermost
     first) that sets its field; unchanged when none does (the field is already an option, or
-    the error is about something else)."""
+    the error is about something else). Any error that names a field the way ValidationError
+    does (`field`, `problem`, `fix`: e.g. lifecycle.copy.CopyRefused) is renamed; others are
+    returned as they are."""
+    if not names_a_field(error):
+        return error
     renames = dict(FIELD_OPTIONS)
     for command in commands:
         for param in command.params:
             if param.name:
                 renames[param.name] = parameter_label(param)
-    field = error.field
+    given = cast(FieldError, error).field
+    field = given
     for prefix in NESTING_FIELDS:
         if field.startswith(prefix) and _owner(field[len(prefix):], renames):
             field = field[len(prefix):]
-    if field != error.field:
+    if field != given:
         error = _with_field(error, field)
     return rename_field(error, renames)
 
@@ -123,21 +139,29 @@ def parameter_label(param: click.Parameter) -> str:
     return param.human_readable_name
 
 
-def rename_field(error: ValidationError, renames: Mapping[str, str]) -> ValidationError:
+def rename_field(error: E, renames: Mapping[str, str]) -> E:
     """The same error naming the command-line option instead of the library's field.
 
     `renames` maps a library field to its option; a nested path under the field
     (field.key, field[0]) keeps its tail: "order:1.events[0].data.a" -> "--data.a".
     """
+    given = cast(FieldError, error).field
     for field, option in renames.items():
-        if error.field == field or error.field.startswith((field + ".", field + "[")):
-            return _with_field(error, option + error.field[len(field):])
+        if given == field or given.startswith((field + ".", field + "[")):
+            return _with_field(error, option + given[len(field):])
     return error
 
 
-def _with_field(error: ValidationError, field: str) -> ValidationError:
-    # Same class and attributes (LimitExceeded keeps its limit), new field and message.
+def names_a_field(error: Exception) -> bool:
+    return all(isinstance(getattr(error, name, None), str) for name in ("field", "problem", "fix"))
+
+
+def _with_field(error: E, field: str) -> E:
+    # Same class and attributes (LimitExceeded keeps its limit), new field and message (the
+    # message is built as ValidationError builds it: "field: problem (fix)").
     renamed = type(error).__new__(type(error))
     renamed.__dict__.update(error.__dict__)
-    ValidationError.__init__(renamed, field, error.problem, error.fix)
+    named = cast(FieldError, renamed)
+    named.field = field
+    renamed.args = (f"{field}: {named.problem}" + (f" ({named.fix})" if named.fix else ""),)
     return renamed

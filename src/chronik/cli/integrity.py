@@ -14,41 +14,38 @@ from chronik.cli.output import print_fields, print_table, print_text, write_json
 from chronik.cli.state import cli_state, json_option
 from chronik.errors import ValidationError
 from chronik.integrity.keys import (
+    DEFAULT_KEYS_FILE,
+    ENV_KEYS,
     ENV_KEYS_FILE,
     Keyring,
     KeyringError,
     add_key,
-    keyring_from_environment,
-    load_keyring_file,
+    create_keyring,
+    find_keyring,
+    keys_file_path,
 )
 
+# No click envvar: chronik.integrity.keys resolves $CHRONIK_KEYS_FILE, $CHRONIK_KEYS and the
+# default file, so every command and open_ledger() pick the same keyring by the same rules.
 keys_file_option = click.option(
-    "--keys-file", metavar="FILE", envvar=ENV_KEYS_FILE, show_envvar=True,
-    type=click.Path(dir_okay=False),
-    help="The keyring file (JSON, mode 0600). Without it, $CHRONIK_KEYS may hold the keyring itself.")
+    "--keys-file", metavar="FILE", type=click.Path(dir_okay=False),
+    help=f"The keyring file (JSON, mode 0600, yours). Default: ${ENV_KEYS_FILE}, else "
+         f"{DEFAULT_KEYS_FILE} when it exists; ${ENV_KEYS} may hold the keyring itself instead.")
 
 
 def keyring_option_value(keys_file: str | None) -> Keyring | None:
-    """The keyring of --keys-file, else of $CHRONIK_KEYS, else None."""
-    if keys_file:
-        return load_keyring_file(keys_file)
-    return keyring_from_environment()
-
-
-def _require_file(keys_file: str | None) -> str:
-    if not keys_file:
-        raise ValidationError("--keys-file", "is required to change a keyring",
-                              f"pass --keys-file FILE or set ${ENV_KEYS_FILE}")
-    return keys_file
+    """The keyring of --keys-file, else of $CHRONIK_KEYS / $CHRONIK_KEYS_FILE / the default file."""
+    return find_keyring(keys_file)
 
 
 @click.group()
 def keys() -> None:
     """Manage the HMAC-SHA256 signing keys (keyring file, mode 0600).
 
-    With a keyring (--keys-file, $CHRONIK_KEYS_FILE or $CHRONIK_KEYS), every appended event
-    is signed with the active key: sig = <kid>:<HMAC-SHA256(key, hash)>. Older keys stay to
-    verify the events they signed.
+    With a keyring (--keys-file, $CHRONIK_KEYS_FILE, $CHRONIK_KEYS or ~/.chronik/keys.json),
+    every appended event is signed with the active key: sig = <kid>:<HMAC-SHA256(key, hash)>.
+    Older keys stay to verify the events they signed. Keep the keyring off the ledger's disk
+    (docs/integrity.md): whoever can rewrite the ledger and read the key can re-sign a forgery.
     """
 
 
@@ -57,14 +54,15 @@ def keys() -> None:
 @click.option("--kid", metavar="KID", help="The new key's id (default: k<yyyymmdd>-<4 hex digits>).")
 @json_option
 def keys_new(keys_file: str | None, kid: str | None, json_output: bool) -> None:
-    """Add a fresh random key to the keyring file, creating the file (mode 0600) if needed.
+    """Create a keyring file (mode 0600) holding one fresh random key, which signs from now on.
 
-    The first key of a keyring becomes the active signing key; a key added to a keyring that
-    already has one is verify-only until `chronik keys rotate` (use rotate to switch).
+    Without --keys-file: $CHRONIK_KEYS_FILE, else ~/.chronik/keys.json (its folder made 0700
+    if missing), which every command then uses. An existing keyring is never replaced: to
+    switch to a new signing key, run `chronik keys rotate`.
     """
-    path = _require_file(keys_file)
-    keyring, key = add_key(path, activate=False, kid=kid)
-    _print_added(keyring, key.kid, path, json_output)
+    path = keys_file_path(keys_file)
+    keyring, key = create_keyring(path, kid=kid)
+    _print_added(keyring, key.kid, str(path), json_output)
 
 
 @keys.command("rotate")
@@ -78,9 +76,9 @@ def keys_rotate(keys_file: str | None, kid: str | None, json_output: bool) -> No
     every event they signed still verifies. Keep the keyring file backed up: an event whose
     key is lost can no longer be verified (verify reports it as unknown_key).
     """
-    path = _require_file(keys_file)
+    path = keys_file_path(keys_file)
     keyring, key = add_key(path, activate=True, kid=kid)
-    _print_added(keyring, key.kid, path, json_output)
+    _print_added(keyring, key.kid, str(path), json_output)
 
 
 def _print_added(keyring: Keyring, kid: str, path: str, json_output: bool) -> None:
@@ -103,7 +101,8 @@ def keys_list(keys_file: str | None, json_output: bool) -> None:
     """
     keyring = keyring_option_value(keys_file)
     if keyring is None:
-        raise KeyringError(f"no keyring: pass --keys-file FILE, or set ${ENV_KEYS_FILE} or $CHRONIK_KEYS")
+        raise KeyringError(f"no keyring: {DEFAULT_KEYS_FILE} does not exist and neither ${ENV_KEYS_FILE} "
+                           f"nor ${ENV_KEYS} is set (make one with `chronik keys new`, or pass --keys-file)")
     rows = [{"kid": key.kid, "active": key.kid == keyring.active_kid, "created": key.created,
              "fingerprint": key.fingerprint} for key in keyring.keys]
     if json_output:

@@ -47,7 +47,7 @@ def log(after: int, types: tuple[str, ...], categories: tuple[str, ...], streams
     event_filter = Filter(types=list(types) or None, categories=list(categories) or None,
                           streams=list(streams) or None, since=time_option(since, "--since"),
                           until=time_option(until, "--until"), text=text)
-    with cli_state().open_ledger() as ledger:
+    with cli_state().open_ledger(read_only=True) as ledger:
         try:
             if follow:
                 follow_events(ledger, after, event_filter, limit, json_output)

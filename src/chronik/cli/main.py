@@ -8,34 +8,22 @@ console script and click's test runner behave the same; a library error names a 
 
 from __future__ import annotations
 
-import os
+import importlib
 import signal
-import threading
+from typing import Any
 
+import click
 
-def _interrupted_while_loading(_signum: int, _frame: object) -> None:
-    os._exit(130)  # Ctrl-C before any command ran: nothing to clean up, nothing to say
-
-
-# Ctrl-C while the CLI's modules load exits 130 without a traceback; the usual
-# KeyboardInterrupt comes back at the end of this module, before any command runs.
-_LOADING_HANDLER = (signal.signal(signal.SIGINT, _interrupted_while_loading)
-                    if threading.current_thread() is threading.main_thread()
-                    and signal.getsignal(signal.SIGINT) is signal.default_int_handler else None)
-
-import difflib  # noqa: E402
-import importlib  # noqa: E402
-from typing import Any  # noqa: E402
-
-import click  # noqa: E402
-
-import chronik  # noqa: E402
-from chronik.cli import exits  # noqa: E402
-from chronik.cli.inputs import options_named  # noqa: E402
-from chronik.cli.output import json_text, write_error_line  # noqa: E402
-from chronik.cli.state import CliState  # noqa: E402
-from chronik.domains import registry  # noqa: E402
-from chronik.errors import ChronikError, ValidationError  # noqa: E402
+import chronik
+from chronik.cli import (
+    LOADING_HANDLER,  # set when the package loaded, before anything heavy
+    exits,
+)
+from chronik.cli.inputs import options_named
+from chronik.cli.output import json_text, write_error_line
+from chronik.cli.state import CliState
+from chronik.domains import registry
+from chronik.errors import ChronikError
 
 # Every command, by name: its module is imported only when that command runs (or for --help),
 # so `chronik ext status` does not pay for replay, retention or PostgreSQL code (DESIGN 4).
@@ -53,6 +41,7 @@ COMMANDS = {
     "import": "chronik.cli.transfer:import_",
     "copy": "chronik.cli.transfer:copy",
     "db": "chronik.cli.db:db",
+    "repair": "chronik.cli.repair:repair",
     "replay": "chronik.cli.derive:replay",
     "diff": "chronik.cli.derive:diff",
     "snapshot": "chronik.cli.derive:snapshot",
@@ -63,6 +52,8 @@ COMMANDS = {
     "anchor": "chronik.cli.integrity:anchor",
     "retention": "chronik.cli.retention:retention",
     "archive": "chronik.cli.retention:archive",
+    "mcp": "chronik.cli.mcp:mcp",
+    "serve": "chronik.cli.serve:serve",
 }
 
 EXIT_CODES_HELP = """\b
@@ -140,10 +131,8 @@ class ChronikGroup(click.Group):
         state = ctx.ensure_object(CliState)
         try:
             return super().invoke(ctx)
-        except ValidationError as error:
+        except ChronikError as error:  # an error that names a field names the command's option
             ctx.exit(exits.report_failure(options_named(error, state.commands or [self]), state.json_output))
-        except ChronikError as error:
-            ctx.exit(exits.report_failure(error, state.json_output))
         except KeyboardInterrupt:
             ctx.exit(exits.INTERRUPTED)  # Ctrl-C: the person knows; no traceback, no message
         except click.UsageError as error:
@@ -155,6 +144,8 @@ class ChronikGroup(click.Group):
 
 
 def no_such_command(name: str, commands: list[str]) -> str:
+    import difflib  # only for a mistyped command: it costs ~3 ms to import
+
     close = difflib.get_close_matches(name, commands, n=3)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return f"No such command {name!r}.{hint}"
@@ -196,5 +187,5 @@ def main() -> None:
         raise SystemExit(exits.INTERRUPTED) from None
 
 
-if _LOADING_HANDLER is not None:
+if LOADING_HANDLER is not None:  # loaded: Ctrl-C is KeyboardInterrupt again, which main() handles
     signal.signal(signal.SIGINT, signal.default_int_handler)

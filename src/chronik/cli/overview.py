@@ -23,7 +23,7 @@ from chronik.model import StreamInfo
 @json_option
 def streams(category: str | None, json_output: bool) -> None:
     """List the streams with their version and last event."""
-    with cli_state().open_ledger() as ledger:
+    with cli_state().open_ledger(read_only=True) as ledger:
         try:
             infos = ledger.streams(category=category)
         except ValidationError as error:
@@ -47,7 +47,7 @@ def print_streams(infos: list[StreamInfo]) -> None:
 @json_option
 def head(json_output: bool) -> None:
     """Print the newest position and its hash (position 0 when the ledger is empty)."""
-    with cli_state().open_ledger() as ledger:
+    with cli_state().open_ledger(read_only=True) as ledger:
         ledger_head = ledger.head()
     if json_output:
         write_json_line(ledger_head)
@@ -59,7 +59,7 @@ def head(json_output: bool) -> None:
 @json_option
 def stats(json_output: bool) -> None:
     """Print counts, size and time span of the ledger, and events per type."""
-    with cli_state().open_ledger() as ledger:
+    with cli_state().open_ledger(read_only=True) as ledger:
         ledger_stats = ledger.stats()
     if json_output:
         write_json_line(ledger_stats)

@@ -21,7 +21,7 @@ from chronik.errors import ValidationError
 def read(stream: str, start: int, end: int | None, backwards: bool, limit: int | None,
          json_output: bool) -> None:
     """Print the events of STREAM in version order (--backwards: newest first)."""
-    with cli_state().open_ledger() as ledger:
+    with cli_state().open_ledger(read_only=True) as ledger:
         try:
             events = ledger.read_stream(stream, start=start, end=end, backwards=backwards, limit=limit)
         except ValidationError as error:

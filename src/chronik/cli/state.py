@@ -22,8 +22,14 @@ class CliState:
         # The invoked command and its subcommands, outermost first: errors name their options.
         self.commands: list[click.Command] = []
 
-    def open_ledger(self, read_only: bool = False) -> Ledger:
+    def open_ledger(self, read_only: bool = False, must_exist: bool = False) -> Ledger:
+        """The ledger --ledger names. Reading commands pass `read_only` (nothing is created or
+        written; a missing ledger is NotFound). Commands that write into a ledger but make no
+        sense on a new one (repair, retention, snapshots, checkpoints) pass `must_exist`: a
+        typo then gets "no ledger at ..." instead of a fresh empty ledger."""
         try:
+            if must_exist and not read_only:
+                open_ledger(self.ledger_url, read_only=True).close()
             return open_ledger(self.ledger_url, read_only=read_only)
         except ValidationError as error:
             raise rename_field(error, {"url": "--ledger"}) from None

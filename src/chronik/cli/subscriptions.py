@@ -65,7 +65,8 @@ def tail(follow: bool, after: int, types: tuple[str, ...], categories: tuple[str
     it keeps delivering live events. Delivery resumes by position, never by time.
     """
     event_filter = Filter(types=list(types) or None, categories=list(categories) or None)
-    with cli_state().open_ledger() as ledger:
+    # Only a named tail writes (its checkpoint); any other tail only reads.
+    with cli_state().open_ledger(read_only=name is None, must_exist=True) as ledger:
         try:
             subscription = ledger.subscribe(after=after, filter=event_filter, name=name)
         except ValidationError as error:
@@ -107,7 +108,7 @@ def parked_list(name: str | None, json_output: bool) -> None:
     """List parked events of subscription or projection NAME (all names when omitted)."""
     from chronik.derive.parking import list_parked, parked_names
 
-    with cli_state().open_ledger() as ledger:
+    with cli_state().open_ledger(read_only=True) as ledger:
         names = [name] if name else parked_names(ledger)
         rows = [p for n in names for p in list_parked(ledger, n)]
     if json_output:
@@ -138,7 +139,7 @@ def parked_replay(name: str, handler_spec: str, positions: tuple[int, ...], json
     from chronik.derive.projections import Projection, ProjectionRunner
 
     handler = import_object(handler_spec, "--handler")
-    with cli_state().open_ledger() as ledger:
+    with cli_state().open_ledger(must_exist=True) as ledger:
         if isinstance(handler, type) and issubclass(handler, Projection):
             handler = handler()
         if isinstance(handler, Projection) and handler.name != name:
@@ -175,7 +176,7 @@ def parked_discard(name: str, positions: tuple[int, ...], discard_all: bool, jso
     if not positions and not discard_all:
         raise ValidationError("--position", "say which parked events to discard",
                               "pass --position N (repeatable) or --all")
-    with cli_state().open_ledger() as ledger:
+    with cli_state().open_ledger(must_exist=True) as ledger:
         count = discard_parked(ledger, name, None if discard_all else list(positions))
     if json_output:
         write_json_line({"name": name, "discarded": count})
@@ -197,7 +198,7 @@ def projections_list(json_output: bool) -> None:
     """Every projection that has run on this ledger, with its position and lag."""
     from chronik.derive.projections import list_projections
 
-    with cli_state().open_ledger() as ledger:
+    with cli_state().open_ledger(read_only=True) as ledger:
         found = list_projections(ledger)
     _print_statuses(found, json_output)
 
@@ -209,19 +210,25 @@ def projections_status(name: str, json_output: bool) -> None:
     """Position, head, lag, generation, version and parked events of projection NAME."""
     from chronik.derive.projections import projection_status
 
-    with cli_state().open_ledger() as ledger:
+    with cli_state().open_ledger(read_only=True) as ledger:
         status = projection_status(ledger, name)
     _print_statuses([status], json_output)
+
+
+LEASE_WAIT_OPTION = click.option(
+    "--wait", "lease_wait_s", type=click.FloatRange(min=0), default=5.0, show_default=True, metavar="SECONDS",
+    help="How long to wait while another process runs projection NAME before giving up (exit 1).")
 
 
 @projections.command("rebuild")
 @click.argument("name")
 @click.option("--projection", "projection_spec", required=True, metavar="MODULE:NAME",
               help="The chronik.Projection (instance or class) to run, imported from your code.")
+@LEASE_WAIT_OPTION
 @json_option
-def projections_rebuild(name: str, projection_spec: str, json_output: bool) -> None:
+def projections_rebuild(name: str, projection_spec: str, lease_wait_s: float, json_output: bool) -> None:
     """Rebuild projection NAME from position 0 (a new, empty read model), up to the head."""
-    runner_status = _run_projection(name, projection_spec, rebuild=True)
+    runner_status = _run_projection(name, projection_spec, lease_wait_s, rebuild=True)
     _print_statuses([runner_status], json_output)
 
 
@@ -230,14 +237,18 @@ def projections_rebuild(name: str, projection_spec: str, json_output: bool) -> N
 @click.option("--projection", "projection_spec", required=True, metavar="MODULE:NAME",
               help="The chronik.Projection (instance or class) to run, imported from your code.")
 @click.option("--follow", "-f", is_flag=True, help="Keep applying live events; Ctrl-C exits 0.")
+@LEASE_WAIT_OPTION
 @json_option
-def projections_run(name: str, projection_spec: str, follow: bool, json_output: bool) -> None:
-    """Apply new events to projection NAME up to the head (or live, with --follow)."""
-    runner_status = _run_projection(name, projection_spec, rebuild=False, follow=follow)
+def projections_run(name: str, projection_spec: str, follow: bool, lease_wait_s: float, json_output: bool) -> None:
+    """Apply new events to projection NAME up to the head (or live, with --follow).
+
+    One runner per projection at a time: a second one waits (--wait) for the first to finish,
+    then exits 1 naming the process that runs it."""
+    runner_status = _run_projection(name, projection_spec, lease_wait_s, rebuild=False, follow=follow)
     _print_statuses([runner_status], json_output)
 
 
-def _run_projection(name: str, projection_spec: str, rebuild: bool, follow: bool = False):
+def _run_projection(name: str, projection_spec: str, lease_wait_s: float, rebuild: bool, follow: bool = False):
     from chronik.derive.projections import Projection, ProjectionRunner
 
     projection = import_object(projection_spec, "--projection")
@@ -249,8 +260,8 @@ def _run_projection(name: str, projection_spec: str, rebuild: bool, follow: bool
     if projection.name != name:
         raise ValidationError("--projection", f"{projection_spec!r} is projection "
                               f"{projection.name!r}, not {name!r}", "pass the matching NAME")
-    with cli_state().open_ledger() as ledger:
-        runner = ProjectionRunner(ledger, projection)
+    with cli_state().open_ledger(must_exist=True) as ledger:
+        runner = ProjectionRunner(ledger, projection, lease_wait_s=lease_wait_s)
         if rebuild:
             return runner.rebuild()
         if follow:

@@ -1,10 +1,12 @@
 """`chronik copy`, `chronik export`, `chronik import`: moving recorded events between ledgers and
-files (chronik.lifecycle). A progress bar goes to stderr for people; --json prints one result line."""
+files (chronik.lifecycle). A progress bar goes to stderr for people at a terminal
+(chronik.domains.progress); --json prints one result line, on stderr when the events themselves
+go to stdout (`export - --json | chronik import -` works)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
@@ -12,15 +14,14 @@ import click
 
 from chronik.cli.inputs import rename_field, time_option
 from chronik.cli.log import LOG_OPTION_NAMES
-from chronik.cli.output import print_fields, write_error_line, write_json_line
+from chronik.cli.output import json_text, print_fields, write_error_line, write_json_line
 from chronik.cli.state import cli_state, json_option
+from chronik.domains.progress import progress_bar
 from chronik.errors import ValidationError
 from chronik.ledger import open_ledger
 from chronik.lifecycle import FORMATS, copy_ledger, export_events, import_events
 from chronik.lifecycle.copy import COPY_BATCH_EVENTS, MAX_COPY_BATCH_EVENTS
 from chronik.model import Filter
-
-Progress = Callable[[int, int], None]
 
 
 @click.command()
@@ -38,8 +39,9 @@ def copy(source_url: str, destination_url: str, append_to: bool, batch_size: int
     at the end and its head must equal the source's. The destination must be empty unless
     --append-to. Exits 1 when it refuses, 3 when a chain is broken.
     """
-    with (_opened(source_url, "SRC_URL") as source, _opened(destination_url, "DST_URL") as destination,
-          _progress_bar("copying", json_output) as progress):
+    with (_opened(source_url, "SRC_URL", read_only=True) as source,
+          _opened(destination_url, "DST_URL") as destination,
+          progress_bar("copying", json_output) as progress):
         report = copy_ledger(source, destination, append_to=append_to, batch_size=batch_size,
                              progress=progress, keyring=destination.keyring)
     if json_output:
@@ -71,20 +73,25 @@ def export(file: str, format_: str, after: int, types: tuple[str, ...], categori
     """Write the ledger's events to FILE (- for stdout) as JSONL, JSON or CSV.
 
     The same events give the same bytes from any store. A filtered export has gaps in the
-    chain, so import refuses it; --after N alone imports onto a ledger whose head is N.
+    chain, so import refuses it; --after N alone imports onto a ledger whose head is N. With
+    FILE - and --json, stdout carries only the events and the summary line goes to stderr, so
+    `chronik export - --json | chronik --ledger other.db import -` works.
     """
     event_filter = Filter(types=list(types) or None, categories=list(categories) or None,
                           streams=list(streams) or None, since=time_option(since, "--since"),
                           until=time_option(until, "--until"))
-    with (cli_state().open_ledger() as ledger, _output(file) as out,
-          _progress_bar("exporting", json_output or file == "-") as progress):
+    # Events on stdout: no bar (the reader of the pipe may draw its own on the same terminal).
+    with (cli_state().open_ledger(read_only=True) as ledger, _output(file) as out,
+          progress_bar("exporting", json_output or file == "-") as progress):
         try:
             count = export_events(ledger, out, format=format_, after=after, filter=event_filter,
                                   progress=progress)
         except ValidationError as error:
             raise rename_field(error, {**LOG_OPTION_NAMES, "format": "--format"}) from None
     result = {"file": file, "format": format_, "events": count}
-    if json_output:
+    if json_output and file == "-":
+        write_error_line(json_text(result))  # stdout holds the events, and only them
+    elif json_output:
         write_json_line(result)
     elif file != "-":
         write_error_line(f"exported {count} events to {file} ({format_})")
@@ -103,7 +110,7 @@ def import_(file: str, rechain: bool, json_output: bool) -> None:
     (exit 3, nothing imported) unless --rechain. Events already in the ledger (the same export
     imported again) are skipped.
     """
-    with cli_state().open_ledger() as ledger, _progress_bar("importing", json_output) as progress:
+    with cli_state().open_ledger() as ledger, progress_bar("importing", json_output) as progress:
         report = import_events(ledger, sys.stdin.buffer if file == "-" else file, rechain=rechain,
                                progress=progress)
     if json_output:
@@ -122,9 +129,9 @@ def import_(file: str, rechain: bool, json_output: bool) -> None:
 
 
 @contextmanager
-def _opened(url: str, argument: str):
+def _opened(url: str, argument: str, read_only: bool = False):
     try:
-        ledger = open_ledger(url)
+        ledger = open_ledger(url, read_only=read_only)
     except ValidationError as error:
         raise rename_field(error, {"url": argument}) from None
     with ledger:
@@ -143,26 +150,3 @@ def _output(file: str) -> Iterator[BinaryIO]:
                               "give a writable path, or - for stdout") from None
     with out:
         yield out
-
-
-@contextmanager
-def _progress_bar(description: str, quiet: bool) -> Iterator[Progress | None]:
-    """A rich progress bar on stderr, for people at a terminal; nothing for --json or pipes."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    rate = TextColumn("{task.fields[rate]}")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), rate,
-                  TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(description, total=None, rate="")
-
-        def update(done: int, total: int) -> None:
-            speed = bar.tasks[0].speed
-            bar.update(task, completed=done, total=total,
-                       rate="" if speed is None else f"{speed:,.0f} events/s")
-
-        yield update
-

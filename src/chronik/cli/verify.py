@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option("--anchor", "anchor_path", metavar="FILE", type=click.Path(dir_okay=False),
+@click.option("--anchor", "anchor_path", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
               help="An anchor from `chronik anchor --out FILE`: also detect tail truncation and rollback.")
 @click.option("--from", "from_position", metavar="N", type=click.IntRange(min=1),
               help="Check from position N (the link into N trusts the stored hash of N-1).")
@@ -31,9 +31,13 @@ if TYPE_CHECKING:
               help="Check the events archived by `chronik retention` and the live ones as one chain.")
 @click.option("--require-signatures", is_flag=True,
               help="Every event must be signed (by default events before the first signed one may be unsigned).")
+@click.option("--thorough", is_flag=True,
+              help="Run the storage engine's full check (SQLite: PRAGMA integrity_check, which reads every "
+                   "page and index) instead of the quick one (quick_check).")
 @json_option
 def verify(anchor_path: str | None, from_position: int | None, to_position: int | None,
-           keys_file: str | None, include_archive: bool, require_signatures: bool, json_output: bool) -> None:
+           keys_file: str | None, include_archive: bool, require_signatures: bool, thorough: bool,
+           json_output: bool) -> None:
     """Check every event's hash, chain link, position and stream version, each signature
     (with a keyring) and the anchor (with --anchor).
 
@@ -41,6 +45,10 @@ def verify(anchor_path: str | None, from_position: int | None, to_position: int 
     problem. Without an anchor, tail truncation and rollback cannot be detected, and the report
     says so. A JSON Lines file that its store refuses to open is checked line by line. Exits 3
     when the ledger fails verification.
+
+    Verify only reads: it never changes the ledger, not even a torn tail left by a crash,
+    which it reports as a failed storage check (`chronik repair` moves those bytes to a
+    quarantine file).
     """
     from chronik.integrity.anchors import read_anchor
     from chronik.integrity.verify import verify_url
@@ -50,7 +58,8 @@ def verify(anchor_path: str | None, from_position: int | None, to_position: int 
     try:
         report = verify_url(cli_state().ledger_url, keyring=keyring, anchor=anchor,
                             from_position=from_position, to_position=to_position,
-                            require_signatures=require_signatures, include_archive=include_archive)
+                            require_signatures=require_signatures, include_archive=include_archive,
+                            thorough_storage=thorough)
     except ValidationError as error:
         raise rename_field(error, {"url": "--ledger", "from_position": "--from",
                                    "to_position": "--to"}) from None

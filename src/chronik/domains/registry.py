@@ -31,14 +31,20 @@ class Pack(msgspec.Struct, frozen=True, kw_only=True):
     summary: str  # one line, shown in `chronik --help`
     package: str  # the pack's Python package
     cli: str | None = None  # "module:attribute" of its click group
-    http_routes: str | None = None  # "module:attribute" of its HTTP routes (later issues)
-    web_pages: str | None = None  # "module:attribute" of its web pages (later issues)
+    http_routes: str | None = None  # "module:attribute" of a webkit.PackRoutes (chronik.http mounts it)
+    web_pages: str | None = None  # "module:attribute" of a webkit.PackPages: pages and reducers
     mcp_tools: str | None = None  # "module:attribute" of its MCP tools (later issues)
 
 
 PACKS: tuple[Pack, ...] = (
     Pack(name="ext", package="chronik.domains.extensions", cli="chronik.domains.extensions.cli:ext",
+         http_routes="chronik.domains.extensions.web:ROUTES", web_pages="chronik.domains.extensions.web:PAGES",
          summary="Extensions: what is installed, what failed, why and when (also Sindri ledgers)."),
+    Pack(name="channel", package="chronik.domains.channels", cli="chronik.domains.channels.cli:channel",
+         summary="State channels: objectives and channels reconstructed from content-addressed events."),
+    Pack(name="session", package="chronik.domains.sessions", cli="chronik.domains.sessions.cli:session",
+         mcp_tools="chronik.domains.sessions.tools:mcp_tools",
+         summary="Agent sessions: instances, typed events, replay and where an agent left off (MCP tools)."),
 )
 
 _registered: dict[str, Pack] = {pack.name: pack for pack in PACKS}

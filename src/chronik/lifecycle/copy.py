@@ -38,9 +38,22 @@ Progress = Callable[[int, int], None]
 
 
 class CopyRefused(ChronikError):
-    """The destination is not empty (or not a prefix of the source); nothing was written."""
+    """The destination is not empty (or not a prefix of the source); nothing was written.
+
+    Like ValidationError it names the field that decides (`append_to`), the problem and the
+    fix, so an interface can name its own option for that field; it is a refusal, not bad
+    input, so its exit code stays 1."""
 
     exit_code = 1
+
+    def __init__(self, field: str, problem: str, fix: str = "") -> None:
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{field}: {problem}" + (f" ({fix})" if fix else ""))
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "field": self.field, "problem": self.problem, "fix": self.fix}
 
 
 class CopyReport(msgspec.Struct, frozen=True):
@@ -104,15 +117,17 @@ def _resume_point(source: Store, destination: Store, source_head: Head, append_t
     if head.position == 0:
         return head
     if not append_to:
-        raise CopyRefused(f"the destination {destination.url} already holds {head.position} events; "
-                          f"copy writes only into an empty ledger. To finish an interrupted copy "
-                          f"into it, pass --append-to (append_to=True)")
+        raise CopyRefused("append_to", f"is not set, and the destination {destination.url} already holds "
+                          f"{head.position} events; copy writes only into an empty ledger",
+                          "set it to finish an interrupted copy into this destination, or copy into "
+                          "an empty ledger")
     if head.position > source_head.position:
-        raise CopyRefused(f"--append-to: the destination holds {head.position} events, more than the "
-                          f"source's {source_head.position}, so it is not a prefix of the source")
+        raise CopyRefused("append_to", f"the destination holds {head.position} events, more than the "
+                          f"source's {source_head.position}, so it is not a prefix of the source; "
+                          f"nothing was written", "copy into an empty ledger")
     same = next(source.read_all(head.position - 1, 1, NO_FILTER, head.position), None)
     if same is None or same.hash != head.hash:
-        raise CopyRefused(f"--append-to: the destination's head (position {head.position}) differs "
+        raise CopyRefused("append_to", f"the destination's head (position {head.position}) differs "
                           f"from the source's event at that position, so it is not a prefix of the "
-                          f"source; nothing was written")
+                          f"source; nothing was written", "copy into an empty ledger")
     return head

@@ -24,6 +24,7 @@ event that was not archived. A crash anywhere leaves every event live, archived,
 
 from __future__ import annotations
 
+import enum
 import fcntl
 import os
 import re
@@ -63,6 +64,9 @@ _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 Progress = Callable[[int, int], None]
+# planner(source, now, limit) -> {category: due events}: the policies' `plan`, or a domain pack's
+# own rules (chronik.domains.sessions.retention); called under the archive lock, after recovery.
+Planner = Callable[[Store | StoreOwner, datetime | None, int | None], dict[str, list[Event]]]
 
 
 class Policy(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -100,6 +104,14 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _UNIT_S[match.group(2)]
 
 
+def format_duration(seconds: int) -> str:
+    """The inverse of parse_duration: 7776000 -> '90d', 5400 -> '90m' (the largest whole unit)."""
+    for unit in ("w", "d", "h", "m"):
+        if seconds and seconds % _UNIT_S[unit] == 0:
+            return f"{seconds // _UNIT_S[unit]}{unit}"
+    return f"{seconds}s"
+
+
 # ---------------------------------------------------------------- policies
 
 
@@ -107,20 +119,45 @@ def policies(source: Store | StoreOwner) -> list[Policy]:
     return [msgspec.json.decode(value, type=Policy) for _, value in store_of(source).aux_range(POLICY_KIND)]
 
 
-def set_policy(source: Store | StoreOwner, category: str, max_age_s: int | None = None, max_count: int | None = None,
-               keep_latest: bool = True) -> Policy:
+class Unchanged(enum.Enum):
+    """The value of a `set_policy` argument that was not given: keep what the policy has."""
+
+    KEEP = "keep"
+
+
+KEEP = Unchanged.KEEP
+
+
+def set_policy(source: Store | StoreOwner, category: str, max_age_s: int | None | Unchanged = KEEP,
+               max_count: int | None | Unchanged = KEEP, keep_latest: bool | Unchanged = KEEP) -> Policy:
+    """Set `category`'s policy by merging into the one it has: an argument not given (KEEP)
+    keeps its current value, or the default for a new policy (no limit; keep_latest True);
+    None clears a limit. At least one limit must remain; `remove_policy` drops the policy.
+    Returns the policy now in force."""
     if not isinstance(category, str) or not CATEGORY_PATTERN.fullmatch(category):
         raise ValidationError("category", f"{category!r} is not a category",
                               "use the text before ':' in stream names, e.g. workflow")
-    if max_age_s is None and max_count is None:
-        raise ValidationError("policy", "neither max_age nor max_count is set", "give one or both")
-    if max_age_s is not None and max_age_s < 0:
+    if isinstance(max_age_s, int) and max_age_s < 0:
         raise ValidationError("max_age", "must not be negative")
-    if max_count is not None and max_count < 1:
+    if isinstance(max_count, int) and max_count < 1:
         raise ValidationError("max_count", "must be at least 1")
-    policy = Policy(category, max_age_s, max_count, keep_latest)
+    current = policy_of(source, category) or Policy(category)
+    policy = Policy(category,
+                    current.max_age_s if max_age_s is KEEP else max_age_s,
+                    current.max_count if max_count is KEEP else max_count,
+                    current.keep_latest if keep_latest is KEEP else keep_latest)
+    if policy.max_age_s is None and policy.max_count is None:
+        raise ValidationError("max_age", f"the {category} policy would have no limit: neither a maximum "
+                              "age nor a maximum count", "give a maximum age, a maximum count or both; "
+                              "to drop the policy, remove it")
     store_of(source).aux_write([AuxChange(POLICY_KIND, category, msgspec.json.encode(policy))])
     return policy
+
+
+def policy_of(source: Store | StoreOwner, category: str) -> Policy | None:
+    """`category`'s policy, or None when it has none."""
+    value = store_of(source).aux_get(POLICY_KIND, category)
+    return None if value is None else msgspec.json.decode(value, type=Policy)
 
 
 def remove_policy(source: Store | StoreOwner, category: str) -> None:
@@ -170,14 +207,14 @@ def apply_retention(source: Store | StoreOwner, dry_run: bool = False, directory
                     now: datetime | None = None, files: FileSystem = REAL,
                     crash: CrashHook | None = None, remove_batch: int = REMOVE_BATCH,
                     segment_events: int = SEGMENT_MAX_EVENTS, progress: Progress | None = None,
-                    limit: int | None = None) -> RetentionReport:
+                    limit: int | None = None, planner: Planner | None = None) -> RetentionReport:
     """Archive and remove the due events (module docstring). `crash(point)` is called at the
     named points archive_written, archive_fsynced, manifest_written, mid_delete, deleted, done
     (tests kill the process there)."""
     crash = crash or (lambda point: None)
     where = archive_dir(source, directory)
     if dry_run:
-        due = plan(source, now, limit)
+        due = (planner or plan)(source, now, limit)
         return RetentionReport(True, str(where), {c: len(e) for c, e in due.items()})
     make_directory(where, files)
     if directory and store_of(source).aux_get(ARCHIVE_CONFIG_KIND, "archive_dir") is None:
@@ -185,9 +222,11 @@ def apply_retention(source: Store | StoreOwner, dry_run: bool = False, directory
     with _archive_lock(where):
         report = RetentionReport(False, str(where), {})
         report.recovered = recover(source, where, files, remove_batch)
-        due = plan(source, now, limit)
+        due = (planner or plan)(source, now, limit)
         report.due = {c: len(e) for c, e in due.items()}
         chosen = sorted((e for events in due.values() for e in events), key=lambda e: e.position)
+        if progress is not None:
+            progress(0, len(chosen))  # the total is known before the first segment
         created = codec.format_time(now or datetime.now(UTC))
         for start in range(0, len(chosen), segment_events):
             batch = chosen[start:start + segment_events]

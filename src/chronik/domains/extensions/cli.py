@@ -17,6 +17,7 @@ from chronik.domains.clikit import json_option, ledger_opener, open_ledger, pack
 from chronik.domains.extensions import service
 from chronik.domains.extensions.events import KINDS
 from chronik.domains.extensions.reducer import Record
+from chronik.domains.progress import progress_bar
 from chronik.domains.textout import (
     one_line,
     write_error_line,
@@ -263,7 +264,8 @@ def export(format: str, output: str | None, sindri_path: str | None) -> None:
 def import_command(sindri_path: str, json_output: bool) -> None:
     """Import a Sindri ledger into the chronik ledger (ids and timestamps kept; re-importing the
     same file adds nothing; bad lines are reported and skipped)."""
-    result = service.import_sindri(open_ledger(), sindri_path)
+    with progress_bar("importing", json_output) as progress:
+        result = service.import_sindri(open_ledger(), sindri_path, progress)
     if json_output:
         write_json_line(result)
         return

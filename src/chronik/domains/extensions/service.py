@@ -217,12 +217,14 @@ def export(backend: Backend, out: IO[bytes], format: str = "sindri") -> int:
     return write_export(backend.records(), out, format)
 
 
-def import_sindri(ledger: Ledger, sindri_path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Import a Sindri file into the chronik ledger (ids and timestamps kept; idempotent)."""
+def import_sindri(ledger: Ledger, sindri_path: str | os.PathLike[str],
+                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Import a Sindri file into the chronik ledger (ids and timestamps kept; idempotent);
+    `progress(done, total)` after each committed chunk."""
     from chronik.domains.extensions.compat.transfer import import_sindri as run_import
     from chronik.domains.extensions.native import LedgerBackend
 
-    return run_import(LedgerBackend(ledger), sindri_path)
+    return run_import(LedgerBackend(ledger), sindri_path, progress)
 
 
 def compact(sindri_path: str | os.PathLike[str] | None, days: int = DEFAULT_COMPACT_DAYS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any
 
 import msgspec
@@ -28,12 +28,13 @@ from chronik.domains.extensions.events import (
 from chronik.domains.extensions.native import CATEGORY_FILTER, LedgerBackend, PendingView, event_data
 from chronik.domains.extensions.reducer import Record, Status
 from chronik.domains.extensions.timekeys import key_to_text
-from chronik.errors import NotFound, ValidationError
+from chronik.errors import ValidationError
 from chronik.model import Expect, Expectation, NewEvent
 
 # Streams per append_many call: bounded memory, one commit per chunk.
 MAX_IMPORT_BATCH = 500
 EXPORT_FORMATS = ("sindri", "json")
+Progress = Callable[[int, int], None]
 # Fields Sindri requires that a chronik event may lack: written with these defaults on export.
 EXPORT_DEFAULTS: Mapping[str, Any] = {
     "version": "unknown", "source": "chronik", "install_method": "Script", "components_installed": [],
@@ -42,19 +43,22 @@ EXPORT_DEFAULTS: Mapping[str, Any] = {
     "validation_type": "manual"}
 
 
-def import_sindri(backend: LedgerBackend, path: str | os.PathLike[str]) -> dict[str, Any]:
+def import_sindri(backend: LedgerBackend, path: str | os.PathLike[str],
+                  progress: Progress | None = None) -> dict[str, Any]:
     """Move a Sindri ledger into a chronik ledger in file order. Ids already in the ledger are
-    skipped, so importing the same file twice adds nothing. Bad lines are reported, not imported."""
+    skipped, so importing the same file twice adds nothing. Bad lines are reported, not imported.
+    `progress(done, total)` is called after each committed chunk (lines of the file)."""
     file = SindriFile(path)
-    if not file.exists():
-        raise NotFound(f"{file.path}: no such Sindri ledger")
+    if not file.exists():  # an input that is not there is bad input (exit 2 at the command line)
+        raise ValidationError("sindri_path", f"{file.path} does not exist", "name an existing Sindri ledger")
     contents = file.read()
+    total = len(contents.entries)
     ledger = backend.ledger
     known = {event.id for event in ledger.read_all(filter=CATEGORY_FILTER)}
     statuses: dict[str, Status] = {}
     chunk: dict[str, tuple[list[NewEvent], Expectation]] = {}
     imported = skipped = 0
-    for entry in contents.entries:
+    for done, entry in enumerate(contents.entries):
         envelope = entry.envelope
         if envelope.event_id in known:
             skipped += 1
@@ -65,6 +69,8 @@ def import_sindri(backend: LedgerBackend, path: str | os.PathLike[str]) -> dict[
         if stream in chunk or len(chunk) >= MAX_IMPORT_BATCH:
             ledger.append_many(chunk)  # one stream once per call keeps positions in file order
             chunk = {}
+            if progress is not None:
+                progress(done, total)
         if name not in statuses:
             statuses[name] = backend.status(name) or status_fold.initial()
         data = event_data(envelope.event, envelope.state_before, envelope.state_after)
@@ -76,6 +82,8 @@ def import_sindri(backend: LedgerBackend, path: str | os.PathLike[str]) -> dict[
         imported += 1
     if chunk:
         ledger.append_many(chunk)
+    if progress is not None:
+        progress(total, total)
     return {"imported": imported, "skipped_known": skipped,
             "bad_lines": [msgspec.structs.asdict(b) for b in contents.bad]}
 
