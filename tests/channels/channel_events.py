@@ -85,8 +85,9 @@ assert len(EVENT_NAMES) == 20
 
 # ---------------------------------------------------------------- shared test data and stores
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_CHANNELS = REPO.parent / "shared" / "testdata" / "channels"
+# A copy of ../shared/testdata/channels/golden (the real project's id vectors), kept with the
+# tests so they never depend on where the shared folder is.
+SHARED_CHANNELS = Path(__file__).resolve().parents[1] / "data" / "channels"
 
 
 def golden_vectors() -> list[dict]:
