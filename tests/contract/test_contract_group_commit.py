@@ -94,6 +94,9 @@ def test_concurrent_appends_keep_their_own_semantics(open_ledger, seed):
     errors: list[str] = []
     lock = threading.Lock()
     rngs = [random.Random(seed + t) for t in range(threads_n)]
+    observed: list[int] = []
+    if kind in GROUPING_STORES:
+        ledger.store.group_commit.observers.append(observed.append)  # what /metrics observes
     threads = [threading.Thread(target=_writer, args=(ledger, rngs[t], appends, f"t{t}", acknowledged,
                                                       rejected, lock, errors))
                for t in range(threads_n)]
@@ -109,6 +112,7 @@ def test_concurrent_appends_keep_their_own_semantics(open_ledger, seed):
         print(f"{kind}: {group.requests} appends in {group.groups} commits "
               f"({group.requests / group.groups:.2f} per commit)")
         assert group.requests > group.groups, "concurrent appends shared commits"
+        assert sum(observed) == group.requests and len(observed) == group.groups
 
 
 def test_a_thousand_asyncio_tasks_share_commits(open_ledger, seed):

@@ -35,9 +35,10 @@ from chronik.model import (  # PendingEvent, StreamBatch, ReadFilter: the core's
     StreamBatch,
     StreamInfo,
 )
+from chronik.stores.filters import category_bounds, matches, text_haystack
 
 # Named here too, so a store imports its whole toolkit from one place.
-from chronik.stores.filters import category_bounds, matches, text_haystack
+from chronik.stores.group_commit import GroupCommit
 from chronik.stores.leases import DEFAULT_LEASE_WAIT_S, Lease, local_leases
 from chronik.stores.write_rules import (
     Link,
@@ -188,6 +189,9 @@ class Store(abc.ABC):
     url: str
     # The file the ledger lives in, for stores that have one (archives and sidecars go beside it).
     path: str | None = None
+    # Stores that group concurrent appends into one commit (SQLite, PostgreSQL; ADR 0012) expose
+    # their GroupCommit here: its counters and observers (metrics) are read through it.
+    group_commit: GroupCommit[Any] | None = None
 
     @abc.abstractmethod
     def append(self, batches: Sequence[StreamBatch], signer: Signer | None = None) -> dict[str, AppendResult]:

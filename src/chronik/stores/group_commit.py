@@ -71,6 +71,8 @@ class GroupCommit(Generic[Connection]):
         self._closed = False
         self.groups = 0  # commits made, and requests in them (for metrics and tests)
         self.requests = 0
+        # Called with each committed group's size (e.g. a metrics histogram's observe).
+        self.observers: list[Callable[[int], object]] = []
 
     def submit(self, request: Request) -> Any:
         """Run `request` in the next commit and return its result (or raise its error) once
@@ -149,6 +151,8 @@ class GroupCommit(Generic[Connection]):
         assert len(outcomes) == len(group), "one outcome per request"
         self.groups += 1
         self.requests += len(group)
+        for observe in self.observers:
+            observe(len(group))
         for queued, outcome in zip(group, outcomes, strict=True):
             if isinstance(outcome, Failed):
                 queued.future.set_exception(outcome.error)
