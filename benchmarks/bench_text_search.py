@@ -49,6 +49,7 @@ from chronik import Filter, NewEvent, codec
 from chronik.model import Event
 from chronik.stores.postgres import EVENT_COLUMNS
 from chronik.stores.sql import event_from_row
+from chronik.stores.sqlite import QUERIES, SQLiteStore
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHUNK = 10_000
@@ -60,6 +61,14 @@ CITIES = ["Berlin", "Lisboa", "München", "Zürich", "Kraków", "Malmö", "Göte
 PLANTED = [("5% of events", "sapphire"), ("0.5% of events", "opaline"),
            ("0.1% (non-ASCII, other case)", "ÄRGERNIS"), ("10 events", "zebracorn")]
 
+
+
+class ScanningStore(SQLiteStore):
+    """A SQLite store that never reads the text index: the scan the index replaces."""
+
+    @property
+    def _queries(self):  # type: ignore[override]
+        return QUERIES
 
 def vocabulary(rng: random.Random) -> list[str]:
     words = set()
@@ -196,11 +205,12 @@ def run_sqlite(args: argparse.Namespace) -> dict:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         ledger = chronik.open_ledger(url)
         built = build(ledger, args.events, args.seed)
+    ledger.store.set_text_index(True)  # opt-in per ledger (ADR 0013); builds it when off
     size = sum(os.path.getsize(f"{path}{s}") for s in ("", "-wal") if os.path.exists(f"{path}{s}"))
     print(f"sqlite: {args.events:,} events, file {size / 1e6:.0f} MB"
           + (f", built in {built:.0f} s" if built else " (reused)"), flush=True)
     scan = chronik.open_ledger(url)
-    scan.store._text_indexed = False  # type: ignore[attr-defined]  # the unindexed read path
+    scan.store.__class__ = ScanningStore  # the unindexed read path over the same file
 
     def before(needle: str) -> list[int]:
         return [e.position for e in scan.query(Filter(text=needle), limit=100, include_total=False).events]
@@ -210,8 +220,7 @@ def run_sqlite(args: argparse.Namespace) -> dict:
         small = directory / f"append-{uuid.uuid4().hex[:8]}"
         with chronik.open_ledger(sqlite_url(Path(f"{small}-a.db"))) as a, \
                 chronik.open_ledger(sqlite_url(Path(f"{small}-b.db"))) as b:
-            b.store._connection().execute("DROP TABLE events_text")  # type: ignore[attr-defined]
-            b.store._text_indexed = False  # type: ignore[attr-defined]
+            a.store.set_text_index(True)  # b keeps the default: no index
             appends = append_cost(a, b)
         for name in Path(directory).glob(f"{small.name}-*"):
             name.unlink()

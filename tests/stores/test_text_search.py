@@ -71,7 +71,7 @@ def test_the_index_finds_what_the_scan_finds(tmp_path_factory: pytest.TempPathFa
     events, needles = case
     url = sqlite_url(tmp_path_factory.mktemp("p") / "l.db") + "?durability=relaxed"  # no fsync needed here
     with chronik.open_ledger(url) as ledger:
-        assert ledger.store._text_indexed  # the index answers every needle of 3+ characters
+        assert ledger.store.set_text_index(True)  # the index answers every needle of 3+ characters
         ledger.append_many({f"s:{index}": ([new], Expect.ANY) for index, new in enumerate(events)})
         recorded = list(ledger.read_all())
         for needle in needles:
@@ -87,6 +87,7 @@ def test_the_index_finds_what_the_scan_finds(tmp_path_factory: pytest.TempPathFa
 @pytest.fixture
 def ledger(tmp_path: Path):
     with chronik.open_ledger(sqlite_url(tmp_path / "ledger.db")) as opened:
+        opened.store.set_text_index(True)
         yield opened
 
 
@@ -198,56 +199,86 @@ def test_grouped_appends_index_exactly_what_they_commit(ledger):
         assert positions(ledger, f"grouped {tag}") == [position]
 
 
-# ---------------------------------------------------------------- migration 3 and read-only opens
+# ---------------------------------------------------------------- the switch, migration 3, read-only opens
 
 
-def as_version_2(path: Path) -> None:
-    """Make a ledger look written by a chronik before the text index."""
-    with sqlite3.connect(path) as conn:
-        conn.execute(f"DROP TABLE {sqlite_text.TABLE}")
-        conn.execute("PRAGMA user_version = 2")
+def has_index(ledger: chronik.Ledger) -> bool:
+    return sqlite_schema.has_text_index(ledger.store._connection())
 
 
-def test_an_older_ledger_is_scanned_read_only_and_indexed_when_opened_for_writing(tmp_path):
-    path = tmp_path / "old.db"
+def test_the_index_is_off_until_switched_on_and_then_covers_every_event(tmp_path):
+    path = tmp_path / "ledger.db"
     with chronik.open_ledger(sqlite_url(path)) as ledger:
         for n in range(5):
             ledger.append(f"o:{n}", [NewEvent("noted", {"word": f"legacy{n}"})])
-    as_version_2(path)
+        assert not has_index(ledger) and positions(ledger, "LEGACY3") == [4]  # answered by the scan
+        assert ledger.store.set_text_index(True) and not ledger.store.set_text_index(True)
+        assert indexed_positions(ledger, "legacy") == [1, 2, 3, 4, 5]
     with chronik.open_ledger(sqlite_url(path), read_only=True) as reader:
-        assert not reader.store._text_indexed
-        assert positions(reader, "LEGACY3") == [4] and len(positions(reader, "legacy")) == 5
+        assert has_index(reader) and positions(reader, "legacy") == [1, 2, 3, 4, 5]
+
+
+def test_a_writer_opened_before_the_switch_keeps_the_index(tmp_path):
+    # The switch is read by every write transaction: a writer that was already open when
+    # another process switched the index on must index its appends too (else a search would
+    # silently miss them).
+    path = tmp_path / "ledger.db"
+    with chronik.open_ledger(sqlite_url(path)) as early, chronik.open_ledger(sqlite_url(path)) as switcher:
+        early.append("o:1", [NewEvent("noted", {"word": "before"})])
+        switcher.store.set_text_index(True)
+        early.append("o:2", [NewEvent("noted", {"word": "after"})])
+        assert indexed_positions(early, "after") == [2] and positions(early, "before") == [1]
+        switcher.store.set_text_index(False)
+        early.append("o:3", [NewEvent("noted", {"word": "after"})])
+        assert not has_index(early) and positions(early, "after") == [2, 3]
+
+
+def test_an_older_ledger_is_migrated_to_3_and_scanned(tmp_path):
+    path = tmp_path / "old.db"
+    with chronik.open_ledger(sqlite_url(path)) as ledger:
+        ledger.append("o:1", [NewEvent("noted", {"word": "legacy"})])
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2  # nothing written
+        conn.execute("PRAGMA user_version = 2")
+    with chronik.open_ledger(sqlite_url(path), read_only=True) as reader:
+        assert positions(reader, "LEGACY") == [1]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2  # a read-only open writes nothing
     with chronik.open_ledger(sqlite_url(path)) as writer:
         upgraded = writer.store.upgrade()
-        assert upgraded.applied == [3] and upgraded.schema_version == 3
-        assert writer.store._text_indexed
-        assert indexed_positions(writer, "legacy") == [1, 2, 3, 4, 5]
-        writer.append("o:9", [NewEvent("noted", {"word": "legacy9"})])
-        assert positions(writer, "legacy9") == [6]
-    with chronik.open_ledger(sqlite_url(path), read_only=True) as reader:
-        assert reader.store._text_indexed and positions(reader, "legacy") == [1, 2, 3, 4, 5, 6]
+        assert upgraded.applied == [3] and upgraded.schema_version == 3 and not has_index(writer)
 
 
-def test_without_the_trigram_tokenizer_ledgers_stay_at_version_2_and_scan(tmp_path, monkeypatch):
+def test_without_the_trigram_tokenizer_the_index_cannot_be_switched_on_or_written(tmp_path, monkeypatch):
     indexed = tmp_path / "indexed.db"
-    chronik.open_ledger(sqlite_url(indexed)).close()
+    with chronik.open_ledger(sqlite_url(indexed)) as ledger:
+        ledger.store.set_text_index(True)
     monkeypatch.setattr(sqlite_text, "available", lambda: False)
     path = tmp_path / "plain.db"
     with chronik.open_ledger(sqlite_url(path)) as ledger:
         ledger.append("p:1", [NewEvent("noted", {"word": "scanned"})])
-        assert ledger.store.upgrade().schema_version == sqlite_schema.WITHOUT_TEXT_INDEX
         assert positions(ledger, "SCANNED") == [1]
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        with pytest.raises(ValidationError, match="trigram"):
+            ledger.store.set_text_index(True)
     with pytest.raises(StorageError, match="cannot update"):
         chronik.open_ledger(sqlite_url(indexed))
     with chronik.open_ledger(sqlite_url(indexed), read_only=True) as reader:
-        assert not reader.store._text_indexed and positions(reader, "anything") == []
-    monkeypatch.undo()
-    with chronik.open_ledger(sqlite_url(path)) as ledger:  # a SQLite that has it: migrated
-        assert ledger.store.upgrade().applied == [3] and indexed_positions(ledger, "scanned") == [1]
+        assert not has_index(reader) and positions(reader, "anything") == []
+
+
+def test_the_cli_switches_the_index(tmp_path):
+    from click.testing import CliRunner
+
+    from chronik.cli.main import cli
+
+    path = tmp_path / "ledger.db"
+    chronik.open_ledger(sqlite_url(path)).close()
+    runner = CliRunner()
+    on = runner.invoke(cli, ["--ledger", str(path), "db", "text-index", "on", "--json"])
+    assert on.exit_code == 0 and '"changed":true' in on.output
+    with chronik.open_ledger(sqlite_url(path), read_only=True) as reader:
+        assert has_index(reader)
+    off = runner.invoke(cli, ["--ledger", "memory:", "db", "text-index", "off"])
+    assert off.exit_code == 2 and "no text index to switch" in off.output
 
 
 # ---------------------------------------------------------------- the total, on demand

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from chronik import codec
-from chronik.errors import NotFound, StorageError, StoreBusy
+from chronik.errors import NotFound, StorageError, StoreBusy, ValidationError
 from chronik.model import AppendResult, Event, Head, StreamInfo
 from chronik.stores import aux_sqlite, sqlite_engine, sqlite_schema, sqlite_text
 from chronik.stores.base import (
@@ -99,7 +99,9 @@ class SQLiteStore(Store):
         self._closed = False
         self._applied_at_open: list[int] = []
         self._mode = "rw"
-        self._text_indexed = False  # whether the ledger has the text index (sqlite_text.py)
+        # Whether the current write transaction keeps the text index (sqlite_text.py): looked up
+        # at the start of each one, under SQLite's write lock, so no writer misses the switch.
+        self._text_indexed = False
         # Appends from this process's threads and tasks share commits (ADR 0012).
         self.group_commit: GroupCommit[sqlite3.Connection] = GroupCommit(self._run_group, path)
         try:
@@ -111,7 +113,6 @@ class SQLiteStore(Store):
                 except OSError as exc:
                     raise environment_error(exc, "cannot create the folder of the ledger") from None
                 self._applied_at_open = self._create_schema()
-                self._text_indexed = sqlite_text.available()  # migrated: version 3 where it can be
         except BaseException:
             self.close()
             raise
@@ -128,7 +129,6 @@ class SQLiteStore(Store):
         try:
             self._mode = sqlite_engine.read_only_mode(self.path, self.busy_timeout_ms)
             sqlite_schema.check_readable(self._connection(), self.path)
-            self._text_indexed = sqlite_schema.has_text_index(self._connection(), self.path)
         except sqlite3.Error as exc:
             raise sqlite_engine.sqlite_error(exc, "cannot open the ledger", self.path) from exc
 
@@ -202,6 +202,7 @@ class SQLiteStore(Store):
         """One write transaction for a group of appends (stores/group_commit.py)."""
         conn = self._connection()
         with sqlite_engine.write_transaction(conn, self.path, "append", "nothing was written"):
+            self._text_indexed = sqlite_text.exists(conn)
             return run_each(requests, lambda request: request(conn), conn.execute)
 
     def _append_locked(self, conn: sqlite3.Connection, batches: Sequence[StreamBatch],
@@ -253,7 +254,7 @@ class SQLiteStore(Store):
             head = conn.execute(QUERIES.head_sql).fetchone()
             older = conn.execute(REMOVAL_CHECK, (doomed, doomed)).fetchone()[0]
             check_removal_rows(head[0] if head else 0, older, list(wanted))
-            if self._text_indexed:
+            if sqlite_text.exists(conn):
                 sqlite_text.delete_rows(conn, doomed)
             return conn.execute("DELETE FROM events WHERE position IN (SELECT value FROM json_each(?))",
                                 (doomed,)).rowcount
@@ -263,6 +264,7 @@ class SQLiteStore(Store):
             return
         conn = self._writable("import")
         with sqlite_engine.write_transaction(conn, self.path, "import", "nothing was imported"):
+            self._text_indexed = sqlite_text.exists(conn)
             self._import_locked(conn, events)
 
     def _import_locked(self, conn: sqlite3.Connection, events: Sequence[Event]) -> None:
@@ -317,7 +319,25 @@ class SQLiteStore(Store):
 
     @property
     def _queries(self) -> EventQueries:
-        return INDEXED_QUERIES if self._text_indexed else QUERIES
+        return INDEXED_QUERIES if sqlite_schema.has_text_index(self._connection()) else QUERIES
+
+    def set_text_index(self, enabled: bool) -> bool:
+        """Switch the text index on (built over every event now, in one write transaction) or
+        off (dropped); returns whether anything changed. ADR 0013."""
+        if not isinstance(enabled, bool):
+            raise ValidationError("enabled", f"{enabled!r} is not True or False", "pass True or False")
+        if enabled and not sqlite_text.available():
+            raise ValidationError("text_index", f"this process's SQLite {sqlite3.sqlite_version} has no FTS5 "
+                                  f"trigram tokenizer", "use a Python whose SQLite is >= 3.34 with FTS5")
+        conn = self._writable("switch the text index")
+        with sqlite_engine.write_transaction(conn, self.path, "switching the text index", "nothing changed"):
+            if sqlite_text.exists(conn) == enabled:
+                return False
+            if enabled:
+                sqlite_text.create(conn)
+            else:
+                sqlite_text.drop(conn)
+            return True
 
     def streams(self, category: str | None) -> list[StreamInfo]:
         return QUERIES.streams(self._fetch, category)
@@ -383,7 +403,7 @@ class SQLiteStore(Store):
             raise StorageError(f"cannot upgrade: {self.path} was opened read-only")
         done = f"migrations {self._applied_at_open} applied when opened" if self._applied_at_open \
             else "nothing to upgrade"
-        version = SCHEMA_VERSION if self._text_indexed else sqlite_schema.WITHOUT_TEXT_INDEX
+        version = SCHEMA_VERSION
         return SchemaUpgrade(kind=self.kind, applied=list(self._applied_at_open), schema_version=version,
                              message=f"{done}: SQLite ledgers are migrated when opened")
 

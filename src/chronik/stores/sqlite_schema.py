@@ -4,10 +4,10 @@ A ledger opened for writing is migrated when opened (in its own BEGIN IMMEDIATE,
 processes opening one new file at once create it once); a ledger opened read-only is only
 checked: it must be a chronik ledger of a version this chronik can read.
 
-Versions: 1 the events, streams and meta tables; 2 the auxiliary records; 3 the text index
-(sqlite_text.py, ADR 0013). Migration 3 needs FTS5's trigram tokenizer (SQLite >= 3.34): where
-this process's SQLite lacks it, a ledger stays at version 2 (text search scans) and is migrated
-by the first open for writing with a SQLite that has it.
+Versions: 1 the events, streams and meta tables; 2 the auxiliary records; 3 the optional text
+index (sqlite_text.py, ADR 0013): switched on per ledger, it is a table of its own, so the
+migration creates nothing; a ledger that has the index can only be written by a SQLite with
+FTS5's trigram tokenizer (>= 3.34).
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from chronik.errors import IntegrityError, NotFound, StorageError
 from chronik.stores import aux_sqlite, sqlite_text
 
 SCHEMA_VERSION = 3
-# The version a ledger reaches where SQLite has no trigram tokenizer (see above).
-WITHOUT_TEXT_INDEX = 2
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chronik_meta (
@@ -73,9 +72,8 @@ def migrate(conn: sqlite3.Connection, path: str) -> list[int]:
     if found < 2:
         conn.execute(aux_sqlite.AUX_SCHEMA)
         applied.append(2)
-    if found < 3 and sqlite_text.available():
-        sqlite_text.create(conn)
-        applied.append(3)
+    if found < 3:
+        applied.append(3)  # the text index is optional: `chronik db text-index on` creates it
     if applied:
         conn.execute(f"PRAGMA user_version = {applied[-1]}")
     return applied
@@ -85,19 +83,17 @@ def is_current(conn: sqlite3.Connection, path: str) -> bool:
     """Whether the schema is as far as this process can take it (read without taking the write
     lock). A ledger with a text index needs a SQLite that can write it."""
     found = _version(conn, path)
-    if sqlite_text.available():
-        return found == SCHEMA_VERSION
-    if found >= 3:
+    if not sqlite_text.available() and sqlite_text.exists(conn):
         raise StorageError(f"{path} has a text index (FTS5 trigram), which this process's SQLite "
                            f"{sqlite3.sqlite_version} cannot update; write to it with SQLite >= 3.34 "
-                           f"built with FTS5, or open it read-only")
-    return found == WITHOUT_TEXT_INDEX
+                           f"built with FTS5, switch the index off there, or open it read-only")
+    return found == SCHEMA_VERSION
 
 
-def has_text_index(conn: sqlite3.Connection, path: str) -> bool:
-    """Whether text filters can use the index here: the ledger has one (version 3, which a ledger
-    opened read-only may not have reached yet) and this SQLite can read it."""
-    return _version(conn, path) >= 3 and sqlite_text.available()
+def has_text_index(conn: sqlite3.Connection) -> bool:
+    """Whether text filters can use the index here: the ledger has it switched on and this
+    SQLite can read it."""
+    return sqlite_text.available() and sqlite_text.exists(conn)
 
 
 def check_readable(conn: sqlite3.Connection, path: str) -> None:
