@@ -175,3 +175,28 @@ def test_a_wal_a_live_writer_is_appending_to_is_never_reported(tmp_path):
             writer.kill()
             writer.wait()
         holder.close()
+
+
+def test_a_null_where_the_schema_says_not_null_is_an_unreadable_event_not_a_traceback(tmp_path):
+    # Regression (found by the corruption matrix, seed 936531761: a cut at byte 68014): a
+    # damaged page gave back NULL for `data`, and verify died with a TypeError traceback.
+    import sqlite3
+    import subprocess
+    import sys
+
+    import chronik
+
+    path = tmp_path / "ledger.db"
+    with chronik.open_ledger(str(path)) as ledger:
+        for n in range(3):
+            ledger.append("order:1", [chronik.NewEvent("noted", {"n": n})])
+    with sqlite3.connect(path) as conn:  # what the damage looked like: NULL in a NOT NULL column
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = replace(sql, 'data     TEXT NOT NULL', 'data TEXT') "
+                     "WHERE name = 'events'")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE events SET data = NULL WHERE position = 2")
+    done = subprocess.run([sys.executable, "-m", "chronik.cli", "--ledger", str(path), "verify", "--json"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    assert '"first_bad_position":2' in done.stdout

@@ -127,7 +127,9 @@ def readable_events(store: Store, after: int, until: int) -> Iterator[Event | Un
                 cursor = event.position
                 yield event
             return
-        except (msgspec.DecodeError, UnicodeDecodeError, IntegrityError) as exc:
+        # TypeError: a damaged SQLite page can hand back NULL (or a number) where the schema
+        # says TEXT NOT NULL; SQLite does not re-check constraints on read.
+        except (msgspec.DecodeError, UnicodeDecodeError, IntegrityError, TypeError) as exc:
             cursor += 1
             yield Unreadable(f"the stored record cannot be read: {exc}")
 
