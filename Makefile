@@ -9,6 +9,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # The browser of the web UI tests (tests/http/test_http_ui.py): Debian's, installed when missing.
 CHROMIUM := /usr/bin/chromium
+# pdftotext/pdftoppm of the PDF report tests (tests/workflows/test_workflows_report.py).
+POPPLER := /usr/bin/pdftotext
 
 .PHONY: demo test bench bench-quick bench-postgres bench-http bench-sessions lint clean
 
@@ -23,10 +25,14 @@ $(CHROMIUM):
 	@test "$$(id -u)" = 0 || { echo "the UI tests need $(CHROMIUM): apt-get install chromium (as root)" >&2; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+$(POPPLER):
+	@test "$$(id -u)" = 0 || { echo "the report tests need $(POPPLER): apt-get install poppler-utils (as root)" >&2; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils
+
 demo: $(INSTALLED)
 	$(BIN)/chronik demo
 
-test: $(INSTALLED) $(CHROMIUM)
+test: $(INSTALLED) $(CHROMIUM) $(POPPLER)
 	$(BIN)/python -m pytest -q
 
 bench: $(INSTALLED)

@@ -74,6 +74,7 @@ def demo() -> None:
         show_tampering(ledger, payment.first_position)
         show_extensions(ledger)
         show_channels(ledger)
+        show_workflows(ledger)
         show_next_steps(url)
 
 
@@ -233,6 +234,15 @@ def show_channels(ledger: Ledger) -> None:
     from chronik.domains.channels.cli import show_demo
 
     step("10. State channels: a DirectFund objective, then its channel rebuilt from events", "chronik channel append direct-fund.jsonl; chronik channel show CHANNEL_ID")
+    show_demo(ledger)
+
+
+def show_workflows(ledger: Ledger) -> None:
+    """The workflows pack (chronik.domains.workflows): a release with a gate, a retry, a child."""
+    from chronik.domains.workflows.demo import show_demo
+
+    step("11. Workflows: a gated release, a retried step, a child, an audit PDF",
+         "chronik workflow history release-42; chronik report --pdf FILE")
     show_demo(ledger)
 
 

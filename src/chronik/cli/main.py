@@ -54,6 +54,7 @@ COMMANDS = {
     "archive": "chronik.cli.retention:archive",
     "mcp": "chronik.cli.mcp:mcp",
     "serve": "chronik.cli.serve:serve",
+    "report": "chronik.domains.workflows.report_cli:report",
 }
 
 EXIT_CODES_HELP = """\b

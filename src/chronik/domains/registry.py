@@ -32,6 +32,8 @@ class Pack(msgspec.Struct, frozen=True, kw_only=True):
     package: str  # the pack's Python package
     cli: str | None = None  # "module:attribute" of its click group
     http_routes: str | None = None  # "module:attribute" of a webkit.PackRoutes (chronik.http mounts it)
+    # The routes' URL prefix, `/v1/PREFIX/...` (default: the name), where an issue fixed the path.
+    http_prefix: str | None = None
     web_pages: str | None = None  # "module:attribute" of a webkit.PackPages: pages and reducers
     mcp_tools: str | None = None  # "module:attribute" of its MCP tools (later issues)
 
@@ -45,6 +47,9 @@ PACKS: tuple[Pack, ...] = (
     Pack(name="session", package="chronik.domains.sessions", cli="chronik.domains.sessions.cli:session",
          mcp_tools="chronik.domains.sessions.tools:mcp_tools",
          summary="Agent sessions: instances, typed events, replay and where an agent left off (MCP tools)."),
+    Pack(name="workflow", package="chronik.domains.workflows", cli="chronik.domains.workflows.cli:workflow",
+         http_routes="chronik.domains.workflows.web:ROUTES", http_prefix="workflows", web_pages="chronik.domains.workflows.web:PAGES",
+         summary="Workflows: steps, gates, retries, children and cancellation as events; any past moment inspectable."),
 )
 
 _registered: dict[str, Pack] = {pack.name: pack for pack in PACKS}
@@ -54,6 +59,8 @@ def check(pack: Pack) -> Pack:
     """`pack` when its name and targets are well formed; else ValidationError naming the field."""
     if not isinstance(pack.name, str) or not NAME_PATTERN.fullmatch(pack.name):
         raise ValidationError("name", f"{pack.name!r} is not a pack name", NAME_FIX)
+    if pack.http_prefix is not None and not NAME_PATTERN.fullmatch(pack.http_prefix):
+        raise ValidationError("http_prefix", f"{pack.http_prefix!r} is not a URL prefix", NAME_FIX)
     if not pack.summary or "\n" in pack.summary:
         raise ValidationError("summary", "must be one non-empty line", "describe the pack in one line")
     targets = (("cli", pack.cli), ("http_routes", pack.http_routes), ("web_pages", pack.web_pages),

@@ -31,5 +31,6 @@ def pack_routes() -> list[Route]:
         if pack.http_routes is None:
             continue
         offered: webkit.PackRoutes = registry.load(pack.http_routes)
-        routes += [_endpoint(f"/v1/{pack.name}/{route.path}", route) for route in offered.routes]
+        prefix = pack.http_prefix or pack.name
+        routes += [_endpoint(f"/v1/{prefix}/{route.path}", route) for route in offered.routes]
     return routes

@@ -1,0 +1,1 @@
+"""The original system's own formats (code-chef): its signed events and its legacy state table."""
