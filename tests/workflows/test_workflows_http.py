@@ -59,5 +59,17 @@ def test_workflow_routes_and_page_through_chronik_serve(tmp_path):
             assert travelled.json()["state"]["steps_completed"] == ["build"]
             page = client.get("/packs/workflow/list")
             assert page.status_code == 200 and "wf-1.a" in page.text and "cancelled" in page.text
+            metrics = client.get("/metrics").text  # what the pack measures (chronik.domains.meters)
+            assert 'chronik_workflows{status="cancelled"} 2.0' in metrics
+            assert 'chronik_workflows{status="running"} 0.0' in metrics
+            appends = _sample(metrics, "chronik_workflow_append_seconds_count")
+            assert appends >= 3, "the approve, annotate and cancel writes were timed"
+            assert _sample(metrics, "chronik_workflow_replay_seconds_count") > 0
+            assert 'chronik_workflow_snapshots_total{outcome="created"}' in metrics
     finally:
         server.stop()
+
+
+def _sample(metrics: str, name: str) -> float:
+    line = next(line for line in metrics.splitlines() if line.startswith(name + " "))
+    return float(line.split()[1])

@@ -7,11 +7,13 @@ Names carry their unit (`_seconds`, `_events`, `_total`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from chronik.domains import meters
 from chronik.errors import (
     ChronikError,
     ConcurrencyError,
@@ -19,16 +21,44 @@ from chronik.errors import (
     StorageError,
     ValidationError,
 )
+from chronik.ledger import Ledger
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+class PackMeters:
+    """A collector for what the domain packs measure (chronik.domains.meters), read at scrape."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def collect(self) -> Iterator[Metric]:
+        for meter in meters.snapshot():
+            labels = [meter.label] if meter.label else []
+            if meter.kind == "counter":
+                counter = CounterMetricFamily(meter.name, meter.help, labels=labels)
+                for value, total in sorted(meter.values.items()):
+                    counter.add_metric([value] if meter.label else [], total)
+                yield counter
+            elif meter.kind == "duration":
+                yield SummaryMetricFamily(meter.name, meter.help, count_value=meter.count,
+                                          sum_value=meter.total_s)
+            else:
+                assert meter.reader is not None, "a gauge has its reader"
+                gauge = GaugeMetricFamily(meter.name, meter.help, labels=labels)
+                for value, number in sorted(meter.reader(self.ledger).items()):
+                    gauge.add_metric([value], number)
+                yield gauge
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, ledger: Ledger | None = None) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        if ledger is not None:
+            r.register(PackMeters(ledger))
         self.requests = Counter("chronik_http_requests_total", "HTTP requests by route and status",
                                 ["route", "status"], registry=r)
         self.request_seconds = Histogram("chronik_http_request_seconds", "HTTP request latency by route",

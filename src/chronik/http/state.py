@@ -26,7 +26,7 @@ class ServerState:
     def __init__(self, ledger: Ledger, config: ServerConfig, reducers: ReducerCatalog) -> None:
         self.ledger = ledger
         self.config = config
-        self.metrics = Metrics()
+        self.metrics = Metrics(ledger)
         self.appends = AppendPath(ledger, self.metrics)
         self.broadcaster = Broadcaster(ledger, self.metrics, config.client_buffer_events)
         self.reducers = reducers

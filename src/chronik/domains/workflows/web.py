@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chronik.domains import webkit
+from chronik.domains import meters, webkit
 from chronik.domains.workflows import service
-from chronik.domains.workflows.events import DEFAULT_MAX_RETRIES, STREAM_CATEGORY, stream_of
+from chronik.domains.workflows.events import DEFAULT_MAX_RETRIES, STATUSES, STREAM_CATEGORY, stream_of
 from chronik.domains.workflows.reducer import WORKFLOW_REDUCER
 from chronik.errors import NotFound, ValidationError
 from chronik.ledger import Ledger
@@ -115,6 +115,20 @@ def _named(call: Any) -> Any:
 
 
 ID = ("workflow_id",)
+def workflows_by_status(ledger: Ledger) -> dict[str, float]:
+    """The `chronik_workflows` gauge: how many workflows are in each status now (every status
+    listed, 0 included). It replays each workflow (from its snapshots): read at each scrape."""
+    counted = dict.fromkeys(STATUSES, 0.0)
+    for listed in service.workflows(ledger):
+        counted[listed["status"]] += 1
+    return counted
+
+
+# /metrics (chronik serve) reads this gauge, and the append, replay and snapshot meters
+# recorded by writes.py, through chronik.domains.meters.
+meters.gauge("chronik_workflows", "Workflows by status", "status", workflows_by_status)
+
+
 ROUTES = webkit.PackRoutes(routes=(
     webkit.PackRoute(path="list", call=list_json, query=("status",), summary="Every workflow with its status."),
     webkit.PackRoute(path="state", call=_named(state_json), query=(*ID, "at_event", "at"),

@@ -7,12 +7,14 @@ more than one workflow, and snapshots saved as the events are appended: at every
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
 
 from chronik.derive.replay import ReplayResult
+from chronik.domains import meters
 from chronik.domains.workflows.events import stream_of
 from chronik.domains.workflows.reducer import SNAPSHOT_EVERY, WORKFLOW_REDUCER, State, fold_event, illegal
 from chronik.errors import ConcurrencyError, NotFound, ValidationError
@@ -50,8 +52,25 @@ def archived_prefix(ledger: Ledger, stream: str) -> bool:
 def replayed(ledger: Ledger, workflow_id: str, to_version: int | None = None) -> ReplayResult:
     """The workflow's replay, right also when its early events are archived (docs/workflows.md)."""
     stream = stream_of(workflow_id)
-    return ledger.replay(stream, WORKFLOW_REDUCER, to_version=to_version,
-                         include_archive=archived_prefix(ledger, stream))
+    started = time.perf_counter()
+    result = ledger.replay(stream, WORKFLOW_REDUCER, to_version=to_version,
+                           include_archive=archived_prefix(ledger, stream))
+    meters.observe("chronik_workflow_replay_seconds", "Workflow replays: how long each took",
+                   time.perf_counter() - started)
+    if result.from_snapshot is not None:
+        _count_snapshot("used")
+    if result.warnings:  # a snapshot found stale or corrupt was skipped
+        _count_snapshot("skipped", len(result.warnings))
+    return result
+
+
+def _count_snapshot(outcome: str, amount: int = 1) -> None:
+    meters.count("chronik_workflow_snapshots", "Workflow snapshots created, used by a replay, or "
+                 "skipped (stale or corrupt)", "outcome", outcome, amount)
+
+
+for _outcome in ("created", "used", "skipped"):  # every outcome shown from the start, at 0
+    _count_snapshot(_outcome, 0)
 
 
 def events(ledger: Ledger, workflow_id: str) -> Iterator[Event]:
@@ -97,10 +116,13 @@ def append_planned(ledger: Ledger, plan: Planner) -> dict[str, int]:
         batches = plan(ledger)
         if not batches:
             return {}
+        started = time.perf_counter()
         try:
             results = ledger.append_many({stream: (events, version) for stream, (events, version) in batches.items()})
         except ConcurrencyError:
             continue
+        meters.observe("chronik_workflow_append_seconds", "Workflow event writes: durable append latency",
+                       time.perf_counter() - started)
         for stream, (events, version) in batches.items():
             save_snapshots(ledger, stream, version, results[stream].version, events)
         return {stream: result.version for stream, result in results.items()}
@@ -113,6 +135,7 @@ def save_snapshots(ledger: Ledger, stream: str, before: int, after: int, events:
     versions.update(before + index + 1 for index, event in enumerate(events) if event.type == "create_snapshot")
     for version in sorted(versions):
         ledger.snapshot(stream, WORKFLOW_REDUCER, to_version=version)
+        _count_snapshot("created")
 
 
 def new_event(action: str, data: Mapping[str, Any], meta: dict[str, Any] | None = None,
