@@ -45,11 +45,11 @@ def test_workflow_routes_and_page_through_chronik_serve(tmp_path):
             csv_text = client.get("/v1/workflows/export", params={"workflow_id": "wf-1", "format": "csv"}).json()
             assert csv_text["content"].splitlines()[0] == "version,occurred_at,recorded_at,action,data,signed"
             assert client.post("/v1/workflows/annotate", params={"workflow_id": "wf-1", "text": "hi"}).status_code == 200
-            cancelled = client.post("/v1/workflows/cancel", params={"workflow_id": "wf-1", "reason": "stop",
+            cancelled = client.delete("/v1/workflows/cancel", params={"workflow_id": "wf-1", "reason": "stop",
                                                                    "cancelled_by": "ann"}).json()
             assert cancelled["totals"] == {"steps_interrupted": 2, "gates_released": 0, "children_cancelled": 1,
                                            "workflows_cancelled": 2}
-            missing = client.post("/v1/workflows/cancel", params={"workflow_id": "wf-1"})
+            missing = client.delete("/v1/workflows/cancel", params={"workflow_id": "wf-1"})
             assert missing.status_code == 422 and missing.json()["error"]["field"] == "reason"
             assert client.get("/v1/workflows/snapshots", params={"workflow_id": "wf-1"}).json() == {"snapshots": []}
             offered = client.get("/v1/reducers", params={"stream": "workflow:wf-1"}).json()["reducers"]

@@ -68,13 +68,19 @@ class PackPages(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PackRoute(msgspec.Struct, frozen=True, kw_only=True):
-    """`GET /v1/NAME/PATH` (or POST when `writes`): `call(ledger, query)` returns JSON data."""
+    """`GET /v1/NAME/PATH` (or POST when `writes`, or `method` where an issue fixed the verb):
+    `call(ledger, query)` returns JSON data."""
 
     path: str  # relative, no leading slash: "status"
     summary: str
     call: Callable[[Ledger, Query], Any]
     writes: bool = False
     query: tuple[str, ...] = ()  # the query parameters it reads (documented in /openapi.json)
+    method: str | None = None  # "DELETE", say; None: POST when it writes, else GET
+
+    @property
+    def http_method(self) -> str:
+        return self.method or ("POST" if self.writes else "GET")
 
 
 class PackRoutes(msgspec.Struct, frozen=True, kw_only=True):

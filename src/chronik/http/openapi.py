@@ -159,7 +159,7 @@ def _pack_paths() -> dict[str, Any]:
             continue
         routes: webkit.PackRoutes = registry.load(pack.http_routes)
         for route in routes.routes:
-            paths[f"/v1/{pack.http_prefix or pack.name}/{route.path}"] = {"post" if route.writes else "get": _operation(
+            paths[f"/v1/{pack.http_prefix or pack.name}/{route.path}"] = {route.http_method.lower(): _operation(
                 route.summary, _json({}), params=[_query(name, name) for name in route.query])}
     return paths
 

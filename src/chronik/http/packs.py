@@ -22,7 +22,7 @@ def _endpoint(template: str, route: webkit.PackRoute) -> Route:
         query = dict(request.query_params)
         return json_response(await run_in_threadpool(route.call, state.ledger, query))
 
-    return Route(template, pack_route, methods=["POST"] if route.writes else ["GET"])
+    return Route(template, pack_route, methods=[route.http_method])
 
 
 def pack_routes() -> list[Route]:
