@@ -18,7 +18,7 @@ $(INSTALLED): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "chronik needs Python 3.11 or newer on PATH" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,bench,http,mcp,channels,reports]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,bench,http,mcp,channels,reports,workflows]"
 	@touch $(INSTALLED)
 
 $(CHROMIUM):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
+import chronik
 from chronik.cli.main import cli
 
 DEFINITION = """name = "release"
@@ -82,3 +84,21 @@ def test_cancel_cascade_through_the_cli(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == "3 workflow(s) cancelled"
     assert [line.split()[0] for line in result.stdout.splitlines()[1:4]] == ["g", "c", "p"]
+
+
+def test_a_yaml_definition_means_what_the_toml_one_does(tmp_path):
+    from chronik.domains.workflows.definitions import load_definition
+
+    toml = tmp_path / "release.toml"
+    toml.write_text(DEFINITION)
+    yaml = tmp_path / "release.yaml"
+    yaml.write_text("name: release\nsteps:\n  - id: build\n  - id: review\n    gate: true\n  - id: deploy\n")
+    assert load_definition(str(yaml)) == load_definition(str(toml))
+    broken = tmp_path / "broken.yml"
+    broken.write_text("steps: [unclosed\n")
+    with pytest.raises(chronik.ValidationError, match="broken.yml does not parse"):
+        load_definition(str(broken))
+    unsafe = tmp_path / "unsafe.yaml"  # safe_load: a definition builds no Python objects
+    unsafe.write_text("name: !!python/object/apply:os.system ['true']\nsteps: []\n")
+    with pytest.raises(chronik.ValidationError, match="does not parse"):
+        load_definition(str(unsafe))
