@@ -51,6 +51,8 @@ def test_workflow_routes_and_page_through_chronik_serve(tmp_path):
                                            "workflows_cancelled": 2}
             missing = client.delete("/v1/workflows/cancel", params={"workflow_id": "wf-1"})
             assert missing.status_code == 422 and missing.json()["error"]["field"] == "reason"
+            unknown = client.get("/v1/workflows/state", params={"workflow_id": "no-such"})
+            assert unknown.status_code == 404 and "no-such" in unknown.json()["error"]["message"]
             assert client.get("/v1/workflows/snapshots", params={"workflow_id": "wf-1"}).json() == {"snapshots": []}
             offered = client.get("/v1/reducers", params={"stream": "workflow:wf-1"}).json()["reducers"]
             assert offered[0]["name"] == "workflow"  # the stream page's time travel folds with it

@@ -160,7 +160,8 @@ def _pack_paths() -> dict[str, Any]:
         routes: webkit.PackRoutes = registry.load(pack.http_routes)
         for route in routes.routes:
             paths[f"/v1/{pack.http_prefix or pack.name}/{route.path}"] = {route.http_method.lower(): _operation(
-                route.summary, _json({}), params=[_query(name, name) for name in route.query])}
+                route.summary, _json({}), params=[_query(name, name) for name in route.query],
+                errors=(404, 422, 503))}
     return paths
 
 

@@ -12,7 +12,7 @@ from chronik.domains import meters, webkit
 from chronik.domains.workflows import service
 from chronik.domains.workflows.events import DEFAULT_MAX_RETRIES, STATUSES, STREAM_CATEGORY, stream_of
 from chronik.domains.workflows.reducer import WORKFLOW_REDUCER
-from chronik.errors import NotFound, ValidationError
+from chronik.errors import ValidationError
 from chronik.ledger import Ledger
 
 
@@ -102,18 +102,6 @@ def list_page(ledger: Ledger) -> webkit.PageContent:
         notes=[] if rows else ["no workflows yet: `chronik workflow start ID -d DEFINITION` starts one"])
 
 
-def _named(call: Any) -> Any:
-    """`call` with a missing workflow reported as a bad workflow_id parameter (422): the routes
-    are fixed paths and the id is a query parameter, as documented in /openapi.json."""
-    def answer(ledger: Ledger, query: webkit.Query) -> Any:
-        try:
-            return call(ledger, query)
-        except NotFound as exc:
-            raise ValidationError("workflow_id", str(exc), "list the workflows: GET /v1/workflows/list") from None
-    answer.__doc__ = call.__doc__
-    return answer
-
-
 ID = ("workflow_id",)
 def workflows_by_status(ledger: Ledger) -> dict[str, float]:
     """The `chronik_workflows` gauge: how many workflows are in each status now (every status
@@ -131,25 +119,25 @@ meters.gauge("chronik_workflows", "Workflows by status", "status", workflows_by_
 
 ROUTES = webkit.PackRoutes(routes=(
     webkit.PackRoute(path="list", call=list_json, query=("status",), summary="Every workflow with its status."),
-    webkit.PackRoute(path="state", call=_named(state_json), query=(*ID, "at_event", "at"),
+    webkit.PackRoute(path="state", call=state_json, query=(*ID, "at_event", "at"),
                      summary="A workflow's state, now, after an event, or at a time (by occurred_at)."),
-    webkit.PackRoute(path="events", call=_named(events_json), query=(*ID, "limit", "offset", "action"),
+    webkit.PackRoute(path="events", call=events_json, query=(*ID, "limit", "offset", "action"),
                      summary="A page of a workflow's events."),
-    webkit.PackRoute(path="export", call=_named(export_json), query=(*ID, "format"),
+    webkit.PackRoute(path="export", call=export_json, query=(*ID, "format"),
                      summary="A workflow's timeline as json or csv text."),
-    webkit.PackRoute(path="replay", call=_named(replay_json), query=(*ID, "to_event"),
+    webkit.PackRoute(path="replay", call=replay_json, query=(*ID, "to_event"),
                      summary="Replay a workflow (to an event number)."),
-    webkit.PackRoute(path="snapshots", call=_named(snapshots_json), query=ID, summary="A workflow's saved snapshots."),
-    webkit.PackRoute(path="annotate", call=_named(annotate_json), writes=True, query=(*ID, "text", "author", "step_id"),
+    webkit.PackRoute(path="snapshots", call=snapshots_json, query=ID, summary="A workflow's saved snapshots."),
+    webkit.PackRoute(path="annotate", call=annotate_json, writes=True, query=(*ID, "text", "author", "step_id"),
                      summary="Add a note to a workflow."),
-    webkit.PackRoute(path="cancel", call=_named(cancel_json), writes=True, method="DELETE",
+    webkit.PackRoute(path="cancel", call=cancel_json, writes=True, method="DELETE",
                      query=(*ID, "reason", "cancelled_by"),
                      summary="Cancel a workflow and its running children; returns the cleanup counts."),
-    webkit.PackRoute(path="retry", call=_named(retry_json), writes=True, query=(*ID, "step_id", "max_retries", "backoff_delay"),
+    webkit.PackRoute(path="retry", call=retry_json, writes=True, query=(*ID, "step_id", "max_retries", "backoff_delay"),
                      summary="Retry the failed step (max_retries 3 by default)."),
-    webkit.PackRoute(path="approve", call=_named(_gate("approve_gate", "comment")), writes=True,
+    webkit.PackRoute(path="approve", call=_gate("approve_gate", "comment"), writes=True,
                      query=(*ID, "gate_id", "approver", "role", "comment"), summary="Approve a pending gate."),
-    webkit.PackRoute(path="reject", call=_named(_gate("reject_gate", "reason")), writes=True,
+    webkit.PackRoute(path="reject", call=_gate("reject_gate", "reason"), writes=True,
                      query=(*ID, "gate_id", "approver", "role", "reason"), summary="Reject a pending gate."),
 ))
 
