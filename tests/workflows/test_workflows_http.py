@@ -44,6 +44,9 @@ def test_workflow_routes_and_page_through_chronik_serve(tmp_path):
                               ).json()["status"] == "initialized"
             csv_text = client.get("/v1/workflows/export", params={"workflow_id": "wf-1", "format": "csv"}).json()
             assert csv_text["content"].splitlines()[0] == "version,occurred_at,recorded_at,action,data,signed"
+            pdf = client.get("/v1/workflows/export", params={"workflow_id": "wf-1", "format": "pdf"})
+            assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+            assert pdf.content.startswith(b"%PDF-") and "workflow-wf-1.pdf" in pdf.headers["content-disposition"]
             assert client.post("/v1/workflows/annotate", params={"workflow_id": "wf-1", "text": "hi"}).status_code == 200
             cancelled = client.delete("/v1/workflows/cancel", params={"workflow_id": "wf-1", "reason": "stop",
                                                                    "cancelled_by": "ann"}).json()

@@ -29,6 +29,14 @@ from chronik.ledger import Ledger
 Query = Mapping[str, str]
 
 
+class Binary(msgspec.Struct, frozen=True, kw_only=True):
+    """A route's answer that is not JSON (a PDF, say): sent as is, with its media type."""
+
+    content: bytes
+    media_type: str
+    filename: str | None = None  # offered to the browser as the download's name
+
+
 class Link(msgspec.Struct, frozen=True):
     """A table cell that leads to a stream's page."""
 
@@ -77,6 +85,8 @@ class PackRoute(msgspec.Struct, frozen=True, kw_only=True):
     writes: bool = False
     query: tuple[str, ...] = ()  # the query parameters it reads (documented in /openapi.json)
     method: str | None = None  # "DELETE", say; None: POST when it writes, else GET
+    # What it may answer with besides JSON (its `call` then returns a Binary), for /openapi.json.
+    binary_types: tuple[str, ...] = ()
 
     @property
     def http_method(self) -> str:

@@ -152,6 +152,13 @@ def _paths(reducer_names: list[str]) -> dict[str, Any]:
     }
 
 
+def _pack_answer(route: webkit.PackRoute) -> dict[str, Any]:
+    answer = _json({})
+    for media_type in route.binary_types:
+        answer["content"][media_type] = {"schema": {"type": "string", "format": "binary"}}
+    return answer
+
+
 def _pack_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for pack in registry.packs():
@@ -160,7 +167,7 @@ def _pack_paths() -> dict[str, Any]:
         routes: webkit.PackRoutes = registry.load(pack.http_routes)
         for route in routes.routes:
             paths[f"/v1/{pack.http_prefix or pack.name}/{route.path}"] = {route.http_method.lower(): _operation(
-                route.summary, _json({}), params=[_query(name, name) for name in route.query],
+                route.summary, _pack_answer(route), params=[_query(name, name) for name in route.query],
                 errors=(404, 422, 503))}
     return paths
 

@@ -20,7 +20,12 @@ def _endpoint(template: str, route: webkit.PackRoute) -> Route:
     @api(template, writes=route.writes)
     async def pack_route(request: Request, state: ServerState) -> Response:
         query = dict(request.query_params)
-        return json_response(await run_in_threadpool(route.call, state.ledger, query))
+        answer = await run_in_threadpool(route.call, state.ledger, query)
+        if isinstance(answer, webkit.Binary):
+            headers = {} if answer.filename is None else {
+                "Content-Disposition": f'attachment; filename="{answer.filename}"'}
+            return Response(answer.content, media_type=answer.media_type, headers=headers)
+        return json_response(answer)
 
     return Route(template, pack_route, methods=[route.http_method])
 

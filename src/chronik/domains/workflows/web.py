@@ -55,9 +55,26 @@ def events_json(ledger: Ledger, query: webkit.Query) -> dict[str, Any]:
                              _int(query, "offset", 0) or 0, query.get("action") or None)
 
 
-def export_json(ledger: Ledger, query: webkit.Query) -> dict[str, Any]:
+def export_json(ledger: Ledger, query: webkit.Query) -> dict[str, Any] | webkit.Binary:
     format = query.get("format", "json")
-    return {"format": format, "content": service.export(ledger, _required(query, "workflow_id"), format)}
+    workflow_id = _required(query, "workflow_id")
+    if format == "pdf":  # the per-workflow audit report, as `chronik report --workflow ID` writes it
+        return webkit.Binary(content=report_pdf_bytes(ledger, workflow_id), media_type="application/pdf",
+                             filename=f"workflow-{workflow_id}.pdf")
+    return {"format": format, "content": service.export(ledger, workflow_id, format)}
+
+
+def report_pdf_bytes(ledger: Ledger, workflow_id: str) -> bytes:
+    import tempfile
+    from pathlib import Path
+
+    from chronik.domains.workflows import report, report_pdf
+
+    service.state(ledger, workflow_id)  # NotFound (404) before any rendering
+    with tempfile.TemporaryDirectory(prefix="chronik-report-") as folder:
+        target = str(Path(folder) / "report.pdf")
+        report_pdf.render(report.gather(ledger, workflow_id=workflow_id), target)
+        return Path(target).read_bytes()
 
 
 def replay_json(ledger: Ledger, query: webkit.Query) -> dict[str, Any]:
@@ -123,8 +140,8 @@ ROUTES = webkit.PackRoutes(routes=(
                      summary="A workflow's state, now, after an event, or at a time (by occurred_at)."),
     webkit.PackRoute(path="events", call=events_json, query=(*ID, "limit", "offset", "action"),
                      summary="A page of a workflow's events."),
-    webkit.PackRoute(path="export", call=export_json, query=(*ID, "format"),
-                     summary="A workflow's timeline as json or csv text."),
+    webkit.PackRoute(path="export", call=export_json, query=(*ID, "format"), binary_types=("application/pdf",),
+                     summary="A workflow's timeline as json or csv text, or its audit report as a PDF (format=pdf)."),
     webkit.PackRoute(path="replay", call=replay_json, query=(*ID, "to_event"),
                      summary="Replay a workflow (to an event number)."),
     webkit.PackRoute(path="snapshots", call=snapshots_json, query=ID, summary="A workflow's saved snapshots."),
