@@ -66,8 +66,7 @@ PLANTED = [("5% of events", "sapphire"), ("0.5% of events", "opaline"),
 class ScanningStore(SQLiteStore):
     """A SQLite store that never reads the text index: the scan the index replaces."""
 
-    @property
-    def _queries(self):  # type: ignore[override]
+    def _queries_for(self, filter):  # type: ignore[override]
         return QUERIES
 
 def vocabulary(rng: random.Random) -> list[str]:

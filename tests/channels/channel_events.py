@@ -98,12 +98,6 @@ def golden_vectors() -> list[dict]:
 
 
 def store_url(kind: str, directory: Path) -> str:
-    if kind == "memory":
-        return "memory:"
-    if kind == "sqlite":
-        return f"sqlite:///{directory / 'ledger.db'}"
-    if kind == "jsonl":
-        return f"jsonl:///{directory / 'ledger.jsonl'}"
-    from support.postgres_server import shared_server
+    from support.store_urls import store_url as fresh_url  # here: child processes import this module too
 
-    return shared_server().schema_url("channels")
+    return fresh_url(kind, directory, "channels")

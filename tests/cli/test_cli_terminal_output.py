@@ -28,7 +28,6 @@ from chronik.cli import output
 
 CHRONIK = [sys.executable, "-m", "chronik.cli"]
 ESC_DATA = '{"m": "\\u001b[31mRED \\u009b31m \\u202egnp.exe [red]x[/red]"}'
-needs_script = pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux script")
 
 
 def piped(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -38,6 +37,7 @@ def piped(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 def on_terminal(*args: str, columns: int = 80) -> str:
     """stdout+stderr of `chronik ARGS` run on a pseudo-terminal of `columns` columns."""
+    assert shutil.which("script"), "these tests need util-linux `script` (Debian: bsdutils, always installed)"
     command = shlex.join([*CHRONIK, *args])
     done = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, timeout=60,
                           env={**os.environ, "COLUMNS": str(columns), "LINES": "50", "TERM": "xterm"})
@@ -136,7 +136,6 @@ def test_piped_tables_are_whole_lines_without_padding(ledger):
     assert any(line.startswith("a_rather_long_event_type_name_for_the_column ") for line in stats)
 
 
-@needs_script
 def test_tables_on_an_80_column_terminal_keep_titles_whole_and_rows_unpadded(ledger):
     stats = on_terminal("--ledger", str(ledger), "stats")
     assert "events per type" in visible(stats).splitlines()
@@ -146,7 +145,6 @@ def test_tables_on_an_80_column_terminal_keep_titles_whole_and_rows_unpadded(led
     no_padding(streams)
 
 
-@needs_script
 def test_copy_title_is_one_line_on_a_terminal(ledger, tmp_path):
     target = tmp_path / ("a-long-folder-name-" * 3) / "copy [red]x[red].db"
     target.parent.mkdir()

@@ -6,12 +6,6 @@ from pathlib import Path
 
 
 def store_url(kind: str, directory: Path) -> str:
-    if kind == "memory":
-        return "memory:"
-    if kind == "sqlite":
-        return "sqlite:///" + str(directory / "ledger.db").lstrip("/")
-    if kind == "jsonl":
-        return "jsonl:///" + str(directory / "ledger.jsonl").lstrip("/")
-    from support.postgres_server import shared_server
+    from support.store_urls import store_url as fresh_url  # here: child processes import this module too
 
-    return shared_server().schema_url("delivery")
+    return fresh_url(kind, directory, "delivery")

@@ -9,12 +9,16 @@ import json
 import os
 import pwd
 import shutil
+import subprocess
+import sys
 import tempfile
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from chronik import codec
 from chronik.model import Expect
@@ -97,3 +101,23 @@ def reachable_folder() -> Iterator[Path]:
             if path.is_dir() and not path.is_symlink():
                 path.chmod(0o755)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# A read-only bind mount binds root too (file modes do not): it needs root on Linux, which CI has.
+needs_root_mounts = pytest.mark.skipif(not (sys.platform.startswith("linux") and os.geteuid() == 0),
+                                       reason="a read-only bind mount needs root on Linux")
+
+
+@contextlib.contextmanager
+def read_only_mount(source: Path, mount: Path) -> Iterator[Path]:
+    """`source` bind-mounted read-only at `mount` (really read-only: checked for root), for the
+    length of the block."""
+    mount.mkdir()
+    subprocess.run(["mount", "--bind", str(source), str(mount)], check=True, capture_output=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], check=True, capture_output=True)
+        with pytest.raises(OSError):
+            (mount / "probe").write_bytes(b"")
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False, capture_output=True)

@@ -11,8 +11,6 @@ read-only bind mount, which binds root too.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,13 @@ from chronik.model import NO_FILTER
 from chronik.stores import open_store
 from chronik.stores.base import AuxChange
 from stores.jsonl_files import batch, jsonl_url, write_ledger
-from stores.sqlite_files import fingerprint, reachable_folder, run_unprivileged
+from stores.sqlite_files import (
+    fingerprint,
+    needs_root_mounts,
+    reachable_folder,
+    read_only_mount,
+    run_unprivileged,
+)
 
 
 def test_a_missing_ledger_is_not_found_and_nothing_is_created(tmp_path):
@@ -167,23 +171,12 @@ def test_a_folder_named_like_a_ledger_is_a_storage_error(tmp_path):
             open_store(jsonl_url(tmp_path / "dir.jsonl"), read_only=read_only)
 
 
-def _can_bind_mount() -> bool:
-    import os
-
-    return os.geteuid() == 0 and sys.platform.startswith("linux")
-
-
-@pytest.mark.skipif(not _can_bind_mount(), reason="a read-only bind mount needs root on Linux")
+@needs_root_mounts
 def test_a_ledger_on_a_read_only_mount_is_read_even_by_root(tmp_path):
-    source, mount = tmp_path / "source", tmp_path / "mnt"
+    source = tmp_path / "source"
     source.mkdir()
-    mount.mkdir()
     write_ledger(source / "ledger.jsonl", appends=10).close()
-    subprocess.run(["mount", "--bind", str(source), str(mount)], check=True, capture_output=True)
-    try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], check=True, capture_output=True)
-        with pytest.raises(OSError):
-            (mount / "probe").write_bytes(b"")  # really read-only, for root too
+    with read_only_mount(source, tmp_path / "mnt") as mount:
         before = fingerprint(mount)
         seen = _read_everything(jsonl_url(mount / "ledger.jsonl"))
         assert seen["events"] == 10 and seen["findings"] == [] and "opened read-only" in seen["append"]
@@ -192,5 +185,3 @@ def test_a_ledger_on_a_read_only_mount_is_read_even_by_root(tmp_path):
         assert fingerprint(mount) == before
         with pytest.raises(NotFound):
             open_store(jsonl_url(mount / "other.jsonl"), read_only=True)
-    finally:
-        subprocess.run(["umount", str(mount)], check=False, capture_output=True)

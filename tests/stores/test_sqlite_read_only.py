@@ -9,8 +9,6 @@ read-only bind mount, which binds root too.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -23,8 +21,10 @@ from chronik.stores.base import AuxChange, StreamBatch
 from chronik.stores.sqlite import SQLiteStore
 from stores.sqlite_files import (
     fingerprint,
+    needs_root_mounts,
     pending,
     reachable_folder,
+    read_only_mount,
     run_unprivileged,
     sqlite_url,
     write_ledger,
@@ -160,21 +160,12 @@ def test_an_unreadable_file_is_a_storage_error_not_corruption_nor_missing():
         assert str(path) in seen["message"] and "Permission denied" in seen["message"]
 
 
-def _can_bind_mount() -> bool:
-    return os.geteuid() == 0 and sys.platform.startswith("linux")
-
-
-@pytest.mark.skipif(not _can_bind_mount(), reason="a read-only bind mount needs root on Linux")
+@needs_root_mounts
 def test_a_ledger_on_a_read_only_mount_is_read_even_by_root(tmp_path):
-    source, mount = tmp_path / "source", tmp_path / "mnt"
+    source = tmp_path / "source"
     source.mkdir()
-    mount.mkdir()
     write_ledger(source / "ledger.db", events=40)
-    subprocess.run(["mount", "--bind", str(source), str(mount)], check=True, capture_output=True)
-    try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], check=True, capture_output=True)
-        with pytest.raises(OSError):
-            (mount / "probe").write_bytes(b"")  # really read-only, for root too
+    with read_only_mount(source, tmp_path / "mnt") as mount:
         before = fingerprint(mount)
         seen = _read_everything(sqlite_url(mount / "ledger.db"))
         assert seen["mode"] == "immutable" and seen["events"] == 40 and seen["findings"] == []
@@ -182,8 +173,6 @@ def test_a_ledger_on_a_read_only_mount_is_read_even_by_root(tmp_path):
         assert fingerprint(mount) == before
         with pytest.raises(NotFound):
             open_store(sqlite_url(mount / "other.db"), read_only=True)
-    finally:
-        subprocess.run(["umount", str(mount)], check=False, capture_output=True)
 
 
 def test_an_empty_file_read_only_is_corruption_not_an_empty_ledger(tmp_path):

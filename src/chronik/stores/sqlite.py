@@ -312,13 +312,16 @@ class SQLiteStore(Store):
     def read_all(self, after: int, limit: int | None, filter: ReadFilter,
                  until_position: int | None = None) -> Iterator[Event]:
         until = self.head().position if until_position is None else until_position
-        return self._queries.read_all(self._fetch, after, limit, filter, until, READ_PAGE_ROWS)
+        return self._queries_for(filter).read_all(self._fetch, after, limit, filter, until, READ_PAGE_ROWS)
 
     def count(self, filter: ReadFilter, after: int = 0) -> int:
-        return self._queries.count(self._fetch, filter, after)
+        return self._queries_for(filter).count(self._fetch, filter, after)
 
-    @property
-    def _queries(self) -> EventQueries:
+    def _queries_for(self, filter: ReadFilter) -> EventQueries:
+        """Reads with a text filter use the index when the ledger has it switched on (looked
+        up per read, so a switch by another process is seen); other reads never ask."""
+        if filter.text is None:
+            return QUERIES
         return INDEXED_QUERIES if sqlite_schema.has_text_index(self._connection()) else QUERIES
 
     def set_text_index(self, enabled: bool) -> bool:
