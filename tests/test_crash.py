@@ -176,8 +176,9 @@ def test_kill9_while_appending(kind, tmp_path):
                 in_flight_found += 1
             for event in events[total:]:
                 assert event.data["child"] == child, context
-            # A torn write is reported as a torn tail (never as corruption) and repaired
-            # explicitly; the repair keeps every event that reads served.
+            # A torn write is reported as a torn tail (never as corruption, nor as lost commits:
+            # a SQLite commit frame written without its page is one) and repaired explicitly;
+            # the repair keeps every event that reads served.
             findings = ledger.store.check_storage()
             assert all(f.code == "torn_tail" for f in findings), f"{context} {findings}"
             ledger.store.repair()

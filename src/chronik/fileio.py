@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from chronik.errors import StorageError
 
@@ -56,6 +57,36 @@ class FileSystem:
 
 
 REAL = FileSystem()
+
+QUARANTINE_INFIX = ".quarantine-"
+
+
+class QuarantineFailed(Exception):
+    """The quarantine file could not be written: `cause` (an OSError) at `target`."""
+
+    def __init__(self, target: str, cause: OSError) -> None:
+        super().__init__(f"{target}: {os_reason(cause)}")
+        self.target = target
+        self.cause = cause
+
+
+def quarantine(path: str, payload: bytes, files: FileSystem = REAL) -> str:
+    """Append `payload` to `<path>.quarantine-<UTC time>` durably (file fsynced, directory
+    fsynced); its name. Called before anything is cut from a ledger's files, so a crash in
+    between leaves the bytes in both places, never in neither."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = f"{path}{QUARANTINE_INFIX}{stamp}"
+    try:
+        fd = files.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            files.write_all(fd, payload)
+            files.fsync(fd)
+        finally:
+            files.close(fd)
+        files.fsync_directory(target)
+    except OSError as exc:
+        raise QuarantineFailed(target, exc) from exc
+    return target
 
 
 def write_file_durably(path: str | os.PathLike[str], payload: bytes, files: FileSystem = REAL,

@@ -7,6 +7,10 @@ or crashing on, one regression test each, through the CLI on real damaged files:
 - a damaged page of the `aux` table (archive manifests): `verify --json` raised IntegrityError,
   printed no report and left stdout empty. It now reports it as a failed storage check;
 - and no false alarm: a -wal that a live writer is appending to is never reported.
+- a commit torn by a crash (the writer killed between the commit frame's header and its page,
+  seen in CI's kill -9 test): reported as a lost commit (`wal_unread`, "committed transactions
+  lost"). It was never acknowledged: it is now a torn tail, as in a JSON Lines ledger, and
+  `chronik repair` moves it to a quarantine file.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import random
 import shutil
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -111,6 +116,61 @@ def test_garbage_in_the_middle_of_the_wal_is_a_failed_storage_check(tmp_path):
     [problem] = [p for p in report["problems"] if p["kind"] == "storage_wal_unread"]
     assert str(wal) in problem["detail"] and "will never be read" in problem["detail"]
     assert wal.read_bytes() == before
+
+
+def _tear_last_commit(wal: Path) -> bytes:
+    """What a writer killed after writing its commit frame's header, before its page, leaves:
+    the last frame's page is not the one its checksum covers. The torn frame's bytes."""
+    data = wal.read_bytes()
+    last = len(data) - (FRAME_HEADER_BYTES + PAGE)
+    assert struct.unpack(">I", data[last + 4:last + 8])[0] != 0, "the last frame must be a commit frame"
+    _overwrite(wal, last + FRAME_HEADER_BYTES, bytes(PAGE))
+    return wal.read_bytes()[last:]
+
+
+def test_a_commit_torn_by_a_crash_is_a_torn_tail_and_repair_quarantines_it(tmp_path):
+    path = _ledger_with_wal(tmp_path)
+    wal = Path(str(path) + "-wal")
+    torn_frame = _tear_last_commit(wal)
+    assert _events(path) == 60 - 3  # the last commit (k=29: three events) is not read
+    code, report, _ = _verify(path)
+    assert code == 3 and not report["ok"]
+    [problem] = [p for p in report["problems"] if p["kind"].startswith("storage_")]
+    assert problem["kind"] == "storage_torn_tail", problem
+    assert "torn by a crash" in problem["detail"] and "chronik repair" in problem["detail"]
+    with open(wal, "rb") as file:
+        scan = scan_wal(file, PAGE)
+    assert scan.torn_commit and scan.unread_commits == 1
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CHRONIK_KEYS", "CHRONIK_KEYS_FILE", "CHRONIK_URL")}
+    repaired = subprocess.run([CHRONIK, "--ledger", str(path), "repair"], capture_output=True, text=True,
+                              env=env, timeout=60)
+    assert repaired.returncode == 0, repaired.stderr
+    [quarantine] = list(path.parent.glob("ledger.db-wal.quarantine-*"))
+    assert quarantine.read_bytes().endswith(torn_frame) and str(quarantine) in repaired.stdout + repaired.stderr
+    assert wal_findings(str(path)) == []
+    assert _events(path) == 57
+    assert _verify(path)[0] == 0
+    _append(_url(path), range(30, 31))
+    assert _events(path) == 58 and _verify(path)[0] == 0
+
+
+def test_two_unread_commits_are_never_taken_for_a_crash(tmp_path):
+    path = _ledger_with_wal(tmp_path)
+    wal = Path(str(path) + "-wal")
+    data, frame = wal.read_bytes(), FRAME_HEADER_BYTES + PAGE
+    commits = [offset for offset in range(WAL_HEADER_BYTES, len(data), frame)
+               if struct.unpack(">I", data[offset + 4:offset + 8])[0]]
+    # The page of the first frame after the third-to-last commit: the last two are left out.
+    _overwrite(wal, commits[-3] + frame + FRAME_HEADER_BYTES, bytes(PAGE))
+    with open(wal, "rb") as file:
+        scan = scan_wal(file, PAGE)
+    assert scan.unread_commits == 2 and not scan.torn_commit
+    [finding] = wal_findings(str(path))
+    assert finding.code == "wal_unread"
+    env = {k: v for k, v in os.environ.items() if k not in ("CHRONIK_KEYS", "CHRONIK_KEYS_FILE", "CHRONIK_URL")}
+    subprocess.run([CHRONIK, "--ledger", str(path), "repair"], capture_output=True, text=True, env=env, timeout=60)
+    assert list(path.parent.glob("*.quarantine-*")) == []  # repair moves no evidence of lost commits
 
 
 def test_a_damaged_wal_header_is_a_failed_storage_check(tmp_path):

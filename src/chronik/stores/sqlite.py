@@ -26,7 +26,7 @@ from typing import Any
 from chronik import codec
 from chronik.errors import NotFound, StorageError, StoreBusy, ValidationError
 from chronik.model import AppendResult, Event, Head, StreamInfo
-from chronik.stores import aux_sqlite, sqlite_engine, sqlite_schema, sqlite_text
+from chronik.stores import aux_sqlite, sqlite_engine, sqlite_schema, sqlite_text, sqlite_wal
 from chronik.stores.base import (
     READ_PAGE_ROWS,
     AuxChange,
@@ -412,6 +412,15 @@ class SQLiteStore(Store):
 
     def check_storage(self, thorough: bool = False) -> list[StorageFinding]:
         return sqlite_engine.engine_check(self._connection(), self.path, thorough)
+
+    def repair(self) -> list[StorageFinding]:
+        """A commit torn by a crash, left in the -wal, moved to a quarantine file
+        (sqlite_wal.repair_torn_commit); SQLite repairs everything else itself on open."""
+        conn = self._writable("repair")
+        try:
+            return sqlite_wal.repair_torn_commit(conn, self.path)
+        except sqlite3.Error as exc:
+            raise sqlite_engine.sqlite_error(exc, "repair failed", self.path) from exc
 
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         try:

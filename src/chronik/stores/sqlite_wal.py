@@ -13,19 +13,31 @@ WAL's salts and mark a commit (a non-zero "database size after commit") are comm
 not read. `wal_findings` repeats SQLite's own recovery walk over the file (read-only) and reports
 them. A writer in mid-commit can leave such a frame for a moment (the commit frame written
 before the reader got there, an earlier frame not yet), so a finding counts only when it is
-there in each of WAL_SCANS scans. After a power loss that tore a multi-frame commit, its
-never-acknowledged remains look the same until SQLite next restarts the WAL; the message says so.
+there in each of WAL_SCANS scans.
+
+One case is a crash, not damage: a writer killed (or a machine losing power) in the middle of a
+commit. SQLite writes a frame's header and its page in two writes, so the commit frame can be
+there with this WAL's salts while its page (or an earlier frame of the same commit) is not:
+exactly one commit, the last, left unread, its frames one contiguous run from the point where
+SQLite stops. That commit never returned to its caller (SQLite acknowledges after the whole
+commit is written), so nothing acknowledged is lost: it is reported as a torn tail, as a JSON
+Lines ledger reports a torn last line, and `repair_torn_commit` moves its bytes to a quarantine
+file and checkpoints the -wal. Damage confined to the last commit looks the same; the message
+names both readings. More than one commit left unread, or a damaged header, is never a crash.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import struct
 import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from chronik import fileio
+from chronik.errors import StorageError
 from chronik.stores.base import StorageFinding
 
 WAL_HEADER_BYTES = 32
@@ -46,10 +58,17 @@ class WalScan:
     header_ok: bool
     unread_commits: int  # commit frames of this WAL after the point where SQLite stops
     first_unread_byte: int | None  # where the first of them starts
+    torn_commit: bool  # the one unread commit is the last, one run of frames: a crash mid-commit
+    frame_bytes: int
 
     @property
     def loses_commits(self) -> bool:
         return self.unread_commits > 0
+
+    @property
+    def stop_byte(self) -> int:
+        """Where what SQLite reads ends: the header and the frames up to its last commit."""
+        return WAL_HEADER_BYTES + self.read_frames * self.frame_bytes
 
 
 def scan_wal(file: BinaryIO, page_size_hint: int, size: int | None = None) -> WalScan:
@@ -63,6 +82,7 @@ def scan_wal(file: BinaryIO, page_size_hint: int, size: int | None = None) -> Wa
     frames = read_frames = 0
     walking = header_ok  # still inside what SQLite reads
     unread: list[int] = []
+    foreign_before_unread = False  # a frame of another WAL generation between the stop and a commit
     if not header_ok:
         # A damaged header hides the whole WAL: its frames still agree on the salts.
         salts = _common_salts(bounded, frame_bytes)
@@ -79,10 +99,15 @@ def scan_wal(file: BinaryIO, page_size_hint: int, size: int | None = None) -> Wa
                 walking = checksum == struct.unpack(">II", frame[16:24])
             if walking and commit:
                 read_frames = frames  # frames after it without a commit: one still open
-        if not walking and commit and frame[8:16] == salts:
-            unread.append(offset)
+        if not walking:
+            if commit and frame[8:16] == salts:
+                unread.append(offset)
+            elif frame[8:16] != salts and not unread:
+                foreign_before_unread = True
         offset += len(frame)
-    return WalScan(frames, read_frames, header_ok, len(unread), unread[0] if unread else None)
+    torn = header_ok and len(unread) == 1 and not foreign_before_unread
+    return WalScan(frames, read_frames, header_ok, len(unread), unread[0] if unread else None, torn,
+                   frame_bytes)
 
 
 def wal_findings(db_path: str) -> list[StorageFinding]:
@@ -108,17 +133,63 @@ def wal_findings(db_path: str) -> list[StorageFinding]:
         if restarted or not scan.loses_commits:
             return []
     assert scan is not None
+    return [_torn_commit(wal, scan) if scan.torn_commit else _lost_commits(wal, scan)]
+
+
+def _detail(wal: str, scan: WalScan) -> dict[str, object]:
+    return {"check": "wal_frames", "path": wal, "frames": scan.frames, "read_frames": scan.read_frames,
+            "header_ok": scan.header_ok, "unread_commits": scan.unread_commits,
+            "first_unread_byte": scan.first_unread_byte}
+
+
+def _lost_commits(wal: str, scan: WalScan) -> StorageFinding:
     where = ("its header is damaged, so SQLite reads none of it" if not scan.header_ok else
              f"SQLite reads its first {scan.read_frames} frame(s) and stops at a frame whose checksum or "
              f"salt does not match")
     message = (f"{wal}: {where}; {scan.unread_commits} commit(s) after that point (from byte "
                f"{scan.first_unread_byte}) will never be read: committed transactions lost to damage in "
-               f"the -wal (or, after a power loss, the remains of a commit that never completed). Copy "
-               f"the ledger with its -wal before anything writes to it; compare with an anchor or a backup")
-    return [StorageFinding(code="wal_unread", message=message, detail={
-        "check": "wal_frames", "path": wal, "frames": scan.frames, "read_frames": scan.read_frames,
-        "header_ok": scan.header_ok, "unread_commits": scan.unread_commits,
-        "first_unread_byte": scan.first_unread_byte})]
+               f"the -wal. Copy the ledger with its -wal before anything writes to it; compare with an "
+               f"anchor or a backup")
+    return StorageFinding(code="wal_unread", message=message, detail=_detail(wal, scan))
+
+
+def _torn_commit(wal: str, scan: WalScan) -> StorageFinding:
+    assert scan.first_unread_byte is not None
+    end = scan.first_unread_byte + scan.frame_bytes
+    message = (f"{wal}: bytes {scan.stop_byte}..{end} are one commit SQLite does not read (it reads the "
+               f"first {scan.read_frames} frame(s)): a commit torn by a crash while it was written, which "
+               f"never returned to its writer (or damage to the last commit: compare with an anchor or "
+               f"a backup when no crash happened); reads serve the ledger as of the commit before it; "
+               f"`chronik repair` moves these bytes to a quarantine file beside the ledger")
+    detail = _detail(wal, scan) | {"start": scan.stop_byte, "end": end}
+    return StorageFinding(code="torn_tail", message=message, detail=detail)
+
+
+def repair_torn_commit(conn: sqlite3.Connection, db_path: str) -> list[StorageFinding]:
+    """Move a torn commit out of `<db_path>-wal` (the `torn_tail` of `wal_findings`): its bytes,
+    from where SQLite stops reading to the end of the file, are first written durably to
+    `<db_path>-wal.quarantine-<UTC time>`; then SQLite checkpoints the -wal and truncates it
+    (PRAGMA wal_checkpoint(TRUNCATE)), which removes them, since SQLite never reads them and
+    copies only what it reads. What was repaired, with the quarantine file; [] when the -wal
+    holds no torn commit. Lost commits (`wal_unread`) are never touched: they are evidence.
+
+    Safe while other connections write: a commit that lands between the copy and the checkpoint
+    overwrites the torn bytes and is checkpointed like any other; the quarantine keeps the copy."""
+    findings = [finding for finding in wal_findings(db_path) if finding.code == "torn_tail"]
+    if not findings:
+        return []
+    wal = db_path + "-wal"
+    start = int(findings[0].detail["start"])
+    with open(wal, "rb") as file:
+        file.seek(start)
+        target = fileio.quarantine(wal, file.read())
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy:
+        raise StorageError(f"{wal}: the torn commit is copied to {target}, but another connection is "
+                           f"reading the ledger, so SQLite could not checkpoint the -wal; close the "
+                           f"other readers and run `chronik repair` again")
+    return [StorageFinding(code="torn_tail", message=f"{findings[0].message}; moved to {target}",
+                           detail=findings[0].detail | {"quarantine": target})]
 
 
 def _header(data: bytes, page_size_hint: int) -> tuple[bool, bytes | None, str, int, tuple[int, int]]:

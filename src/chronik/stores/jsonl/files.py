@@ -14,15 +14,14 @@ import stat as stat_module
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
+from chronik import fileio
 from chronik.errors import NotFound, StorageError
 from chronik.fileio import FileSystem
 from chronik.stores.base import environment_error
 
 LOCK_SUFFIX = ".lock"
-QUARANTINE_INFIX = ".quarantine-"
 # FileChangeSignal: how often it stats the file for growth or replacement.
 CHANGE_POLL_S = 0.002
 
@@ -152,22 +151,11 @@ def path_stat(path: str) -> os.stat_result:
 
 
 def quarantine(path: str, payload: bytes, files: FileSystem) -> str:
-    """Append `payload` to `<path>.quarantine-<UTC time>` durably (file fsynced, directory
-    fsynced); its name. Called before anything is cut from the ledger, so a crash in between
-    leaves the bytes in both places, never in neither."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    target = f"{path}{QUARANTINE_INFIX}{stamp}"
+    """`chronik.fileio.quarantine`, its OSError as the StorageError of this store."""
     try:
-        fd = files.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            files.write_all(fd, payload)
-            files.fsync(fd)
-        finally:
-            files.close(fd)
-        files.fsync_directory(target)
-    except OSError as exc:
-        raise os_error(exc, "cannot quarantine the torn tail into", target) from exc
-    return target
+        return fileio.quarantine(path, payload, files)
+    except fileio.QuarantineFailed as exc:
+        raise os_error(exc.cause, "cannot quarantine the torn tail into", exc.target) from exc.cause
 
 
 class FileChangeSignal:
