@@ -37,6 +37,15 @@ is lost). A second runner, in any process, waits up to `lease_wait_s` for the fi
 then raises LeaseHeld naming the holder's pid, host and start time. The lease is released when
 the call returns, or by the kernel / the server when the process dies.
 
+Mirrors
+-------
+A projection that keeps a table outside the ledger current (the workflows pack's legacy table)
+cannot join the store's write. It overrides `before_commit()`: called before each batch's
+read-model changes and checkpoint are written, it writes what the batch changed to the other
+system, idempotently (whole rows, upserted). A crash between the two applies the batch again
+after the restart and writes the same rows again; the other way round (checkpoint first) a
+crash would skip them for good.
+
 Records
 -------
 `projection` / NAME: `{"position", "generation", "version", "updated", "stale"}`, the checkpoint.
@@ -131,6 +140,11 @@ class Projection:
     def apply(self, model: ModelTransaction, event: Event) -> None:
         assert self._handler is not None
         self._handler(model, event)
+
+    def before_commit(self) -> None:
+        """Called before each batch (and each replayed parked event) is committed: write what
+        the batch changed to a system outside the ledger here, idempotently (module doc:
+        Mirrors). A raise leaves the batch uncommitted; the next run applies it again."""
 
     def __repr__(self) -> str:
         return f"<Projection {self.name} v{self.version}>"
@@ -294,6 +308,7 @@ class ProjectionRunner:
     def _commit(self, meta: ProjectionMeta, txn: ModelTransaction, extra: list[AuxChange], position: int) -> ProjectionMeta:
         assert position >= meta.position, "a projection's checkpoint only moves forward"
         new_meta = msgspec.structs.replace(meta, position=position, updated=now_text())
+        self.projection.before_commit()
         self._write([*txn._changes(), *extra, meta_change(self.name, new_meta)])
         txn._clear()
         return new_meta
@@ -356,6 +371,7 @@ class ProjectionRunner:
             txn._begin_event()
             self.projection.apply(txn, event)
             txn._end_event(ok=True)
+            self.projection.before_commit()
             self._write([*txn._changes(), *changes])
 
         return replay_parked(self.store, self.name, None, positions, commit)

@@ -346,6 +346,28 @@ def shadow(source: str, json_output: bool) -> None:
         sys.exit(3)
 
 
+@workflow.command("mirror-legacy")
+@click.option("--to", "target", required=True, help="FILE.json or postgresql://host/db?table=NAME.")
+@click.option("--follow", is_flag=True, help="Keep the table current with new events until Ctrl-C.")
+@json_option
+def mirror_legacy(target: str, follow: bool, json_output: bool) -> None:
+    """Keep the legacy state table current from the ledger (a projection: ledger first, table
+    after, never behind its checkpoint); compare the two with `shadow`."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    if follow:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+    report = service.mirror_legacy(open_ledger(), target, follow, stop)
+    if json_output:
+        write_json_line(msgspec.to_builtins(report))
+        return
+    write_line(f"mirrored {report.events} workflow events into {report.target} ({report.rows} row writes); "
+               f"position {report.position} of head {report.head}")
+
+
 @workflow.command()
 @click.argument("definition", required=False)
 @click.option("--id", "workflow_id", help="The new workflow's id (made when omitted).")

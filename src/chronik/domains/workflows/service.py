@@ -19,6 +19,7 @@ same atomic append.
 from __future__ import annotations
 
 import secrets
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -48,7 +49,7 @@ from chronik.errors import ValidationError
 from chronik.ledger import Ledger
 from chronik.model import NewEvent
 
-__all__ = ["events_of", "snapshots_of", "export", "Recorded", "Cancelled", "LegacyImport", "import_legacy", "BackfillReport", "Difference", "backfill",
+__all__ = ["MirrorReport", "mirror_legacy", "events_of", "snapshots_of", "export", "Recorded", "Cancelled", "LegacyImport", "import_legacy", "BackfillReport", "Difference", "backfill",
            "shadow", "start", "start_child", "record", "cancel", "retry", "state", "diff",
            "history", "workflows", "warn_unsigned"]
 
@@ -273,6 +274,42 @@ def backfill(ledger: Ledger, source: str, all_rows: bool = False, workflow_id: s
 def shadow(ledger: Ledger, source: str) -> list[Difference]:
     """The dual-write check: every legacy row against the ledger's replayed state."""
     return legacy_backfill.shadow(ledger, source)
+
+
+class MirrorReport(msgspec.Struct, frozen=True, kw_only=True):
+    target: str
+    position: int  # the mirror's checkpoint: every workflow event up to it is in the table
+    head: int
+    events: int  # workflow events applied by this run
+    rows: int  # rows written by this run (a workflow changed by several events of a batch: once)
+
+
+def mirror_legacy(ledger: Ledger, target: str, follow: bool = False,
+                  stop: threading.Event | None = None) -> MirrorReport:
+    """Keep the legacy state table (FILE.json or postgresql://...?table=NAME) current from the
+    ledger (compat/legacy_mirror.py): every workflow event up to the head, then, with `follow`,
+    each new one until `stop` is set. Resumes where the last run stopped."""
+    from chronik.derive.projections import ProjectionRunner
+    from chronik.domains.workflows.compat import legacy_mirror
+
+    table = legacy_mirror.open_target(target)
+    mirror = legacy_mirror.LegacyTableMirror(table)
+    runner = ProjectionRunner(ledger, mirror)
+    try:
+        if follow:
+            stop_event = stop or threading.Event()
+
+            def stop_when_asked() -> None:
+                stop_event.wait()
+                runner.stop()
+
+            threading.Thread(target=stop_when_asked, daemon=True, name="chronik-mirror-stop").start()
+            runner.run()
+        status = runner.status() if follow else runner.run_until_head()
+    finally:
+        table.close()
+    return MirrorReport(target=target, position=status.position, head=status.head, events=runner.applied,
+                        rows=mirror.rows_written)
 
 
 def events_of(ledger: Ledger, workflow_id: str, limit: int = 100, offset: int = 0, action: str | None = None

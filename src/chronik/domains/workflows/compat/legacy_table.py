@@ -111,22 +111,28 @@ def read_rows(source: str) -> Iterator[dict[str, Any]]:
         yield from csv.DictReader(handle)
 
 
+def table_url(source: str, field: str = "source") -> tuple[str, str]:
+    """(the connection URL, the table name) of `postgresql://...?table=NAME`."""
+    parts = urlsplit(source)
+    query = dict(parse_qsl(parts.query))
+    table = query.pop("table", None)
+    if not table:
+        raise ValidationError(field, "the postgresql:// URL names no table", "add ?table=NAME (or SCHEMA.NAME)")
+    return urlunsplit(parts._replace(query=urlencode(query))), table
+
+
 def _postgres_rows(source: str) -> Iterator[dict[str, Any]]:
     import psycopg
     from psycopg import sql
     from psycopg.rows import dict_row
 
-    parts = urlsplit(source)
-    query = dict(parse_qsl(parts.query))
-    table = query.pop("table", None)
-    if not table:
-        raise ValidationError("source", "the postgresql:// URL names no table", "add ?table=NAME (or SCHEMA.NAME)")
-    url = urlunsplit(parts._replace(query=urlencode(query)))
+    url, table = table_url(source)
     name = sql.Identifier(*table.split(".", 1))
     try:
         with psycopg.connect(url, connect_timeout=5, row_factory=dict_row) as connection:
             yield from connection.execute(sql.SQL("SELECT * FROM {} ORDER BY workflow_id").format(name))
     except psycopg.errors.UndefinedTable:
-        raise NotFound(f"table {table} does not exist in {parts.hostname}/{parts.path.lstrip('/')}") from None
+        where = urlsplit(url)
+        raise NotFound(f"table {table} does not exist in {where.hostname}/{where.path.lstrip('/')}") from None
     except psycopg.Error as exc:
         raise StorageError(f"reading the legacy table {table}: {exc}") from None
