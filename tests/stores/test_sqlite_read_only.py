@@ -224,3 +224,22 @@ def test_a_url_with_four_slashes_opens_read_only(tmp_path):
         assert store.head().position == 3 and store.path == str(path)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("name", ["50% done", "#1 ledgers", "spaces and ü", "a%3fb"])
+def test_a_folder_name_with_uri_characters_opens_read_only(tmp_path, name):
+    # The read-only open goes through a SQLite file: URI, where %, ? and # mean something.
+    folder = tmp_path / name
+    folder.mkdir()
+    path = folder / "ledger.db"
+    write_ledger(path)
+    writable = open_store(sqlite_url(path))
+    expected = writable.head()
+    writable.close()
+    store = open_store(sqlite_url(path), read_only=True)
+    try:
+        assert store.head() == expected and expected.position > 0
+        assert len(list(store.read_all(0, None, NO_FILTER))) == expected.position
+    finally:
+        store.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # nothing opened beside it

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import parse_qsl
 
 from chronik.errors import ValidationError
 from chronik.stores.base import Store
@@ -39,6 +38,10 @@ def file_path(url: str, scheme: str) -> tuple[str, dict[str, str]]:
         rest = "/" + rest.lstrip("/")
     if not rest:
         raise ValidationError("url", f"{url!r} names no file", f"use {scheme}///path/to/file")
+    if not query:
+        return os.path.expanduser(rest), {}
+    from urllib.parse import parse_qsl  # only here: urllib.parse loads ipaddress, 2 ms of a start
+
     return os.path.expanduser(rest), dict(parse_qsl(query))
 
 

@@ -17,9 +17,8 @@ import abc
 import errno
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -36,6 +35,9 @@ from chronik.model import (  # PendingEvent, StreamBatch, ReadFilter: the core's
     StreamInfo,
 )
 from chronik.stores.filters import category_bounds, matches, text_haystack
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 # Named here too, so a store imports its whole toolkit from one place.
 from chronik.stores.group_commit import GroupCommit
@@ -387,4 +389,6 @@ def environment_error(exc: OSError, doing: str) -> StorageError:
 
 @cache
 def _append_threads() -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor
+
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="chronik append")

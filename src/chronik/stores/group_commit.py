@@ -23,8 +23,10 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 Connection = TypeVar("Connection")
 # One request: what a store needs to do one caller's writes (a closure, or the call's arguments).
@@ -51,6 +53,10 @@ class _Queued:
     __slots__ = ("request", "future")
 
     def __init__(self, request: Request) -> None:
+        # Imported here: concurrent.futures (and the logging it loads) is for writers only,
+        # and `chronik head` must not pay for it (DESIGN 4: fast start).
+        from concurrent.futures import Future
+
         self.request = request
         self.future: Future[Any] = Future()
 

@@ -32,7 +32,6 @@ import fcntl
 import math
 import os
 import re
-import socket
 import threading
 import time
 import weakref
@@ -67,6 +66,8 @@ class LeaseHolder(msgspec.Struct, frozen=True):
 
     @classmethod
     def this_process(cls) -> LeaseHolder:
+        import socket  # only for a lease's holder: `chronik head` must not pay for it
+
         return cls(os.getpid(), socket.gethostname(), codec.format_time(datetime.now(UTC)))
 
     def describe(self) -> str:

@@ -25,8 +25,7 @@ import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -51,6 +50,9 @@ from chronik.stores.postgres_pool import Listeners, Pool, redact, split_url, tra
 from chronik.stores.postgres_writes import Writes
 from chronik.stores.sql import EventQueries, SqlDialect
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
 __all__ = ["PostgresStore", "split_url"]
 
 SCHEMA_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -60,7 +62,6 @@ PAGE_ROWS = READ_PAGE_ROWS * 5
 # wait_for_change re-reads the head at least this often, even when no notification arrives
 # (the polling fallback: a lost LISTEN connection or a missed NOTIFY delays, never loses).
 LISTEN_FALLBACK_POLL_S = 0.5
-
 
 def _like_pattern(needle: str) -> str:
     return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -19,9 +19,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chronik import codec
 from chronik.errors import NotFound, StorageError, StoreBusy, ValidationError
@@ -49,6 +48,9 @@ from chronik.stores.base import (
 from chronik.stores.group_commit import GroupCommit, Request, run_each
 from chronik.stores.leases import DEFAULT_LEASE_WAIT_S, Lease, take_file_lease
 from chronik.stores.sql import EventQueries, SqlDialect, event_from_row
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 SCHEMA_VERSION = sqlite_schema.SCHEMA_VERSION
 EVENT_COLUMNS = "position, stream, version, type, id, time, data, meta, prev, hash, sig"
@@ -78,7 +80,6 @@ QUERIES = EventQueries("events", "streams", EVENT_COLUMNS, SQLITE)
 # Reads of a ledger with the text index (ADR 0013), which then answers most text filters.
 INDEXED_QUERIES = EventQueries("events", "streams", EVENT_COLUMNS,
                                dataclasses.replace(SQLITE, text_index=sqlite_text.INDEX))
-
 
 class SQLiteStore(Store):
     # The ledger file (archives and sidecars go beside it); a SQLite ledger always has one.

@@ -16,7 +16,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from urllib.parse import quote
 
 from chronik.errors import ChronikError, IntegrityError, StorageError, StoreBusy
 from chronik.stores.base import StorageFinding
@@ -47,7 +46,7 @@ def connect(path: str, mode: str, busy_timeout_ms: int) -> sqlite3.Connection:
     if mode != "rw":
         # A URI path starting "//" would be read as an authority: give it exactly one root.
         absolute = "/" + os.path.abspath(path).lstrip("/")
-        target = f"file:{quote(absolute)}?mode=ro" + ("&immutable=1" if mode == "immutable" else "")
+        target = f"file:{_uri_path(absolute)}?mode=ro" + ("&immutable=1" if mode == "immutable" else "")
         uri = True
     return sqlite3.connect(target, uri=uri, isolation_level=None, check_same_thread=False,
                            timeout=busy_timeout_ms / 1000, cached_statements=256)
@@ -94,6 +93,13 @@ def write_transaction(conn: sqlite3.Connection, path: str, what: str, undone: st
         if isinstance(exc, sqlite3.Error):
             raise sqlite_error(exc, f"{what} failed; {undone}", path) from exc
         raise
+
+
+def _uri_path(path: str) -> str:
+    """`path` as the path of a SQLite file: URI. SQLite decodes %HH escapes and ends the path at
+    "?" or "#" (https://www.sqlite.org/uri.html), so those three are escaped; everything else
+    passes as is. (Not urllib.parse.quote: importing urllib.parse costs 2 ms of every start.)"""
+    return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
 
 
 def rollback(conn: sqlite3.Connection) -> None:
