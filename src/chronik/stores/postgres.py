@@ -182,24 +182,41 @@ class PostgresStore(Store):
         return self.group_commit.submit_future((batches, signer))
 
     def _run_group(self, requests: Sequence[tuple[Sequence[StreamBatch], Signer | None]]) -> list[Any]:
-        """A lone append is one autocommit round trip; a group is one transaction with a
-        savepoint per append and one COMMIT (one WAL flush) for all (stores/group_commit.py)."""
+        """A lone append is one autocommit round trip. A group of unsigned appends is one
+        pipeline (BEGIN, the appends, COMMIT: one round trip, one WAL flush); when one of them
+        fails, or any is signed (its signatures need the hashes back), the group runs as one
+        transaction with a savepoint per append (stores/group_commit.py)."""
         with self._pool.connection() as conn:
             if len(requests) == 1:
                 return [self._writes.append(conn, *requests[0])]
-            try:
-                conn.execute("BEGIN")
-                outcomes = run_each(
-                    requests, lambda request: self._writes.append_in_transaction(conn, *request), conn.execute)
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if not conn.closed and conn.pgconn.transaction_status != TransactionStatus.IDLE:
-                    with contextlib.suppress(psycopg.Error):
-                        conn.execute("ROLLBACK")
-                if isinstance(exc, psycopg.Error):
-                    raise translate(exc, "append failed; nothing was written") from exc
-                raise
-            return outcomes
+            if all(signer is None for _, signer in requests):
+                try:
+                    return list(self._writes.append_pipelined(conn, [batches for batches, _ in requests]))
+                except psycopg.Error as exc:
+                    self._roll_back(conn)
+                    if conn.closed or exc.sqlstate is None:  # the COMMIT's fate is unknown: never run it twice
+                        raise translate(exc, "append failed; whether it was written is unknown") from exc
+            return self._run_guarded(conn, requests)
+
+    def _run_guarded(self, conn: psycopg.Connection,
+                     requests: Sequence[tuple[Sequence[StreamBatch], Signer | None]]) -> list[Any]:
+        try:
+            conn.execute("BEGIN")
+            outcomes = run_each(
+                requests, lambda request: self._writes.append_in_transaction(conn, *request), conn.execute)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            self._roll_back(conn)
+            if isinstance(exc, psycopg.Error):
+                raise translate(exc, "append failed; nothing was written") from exc
+            raise
+        return outcomes
+
+    @staticmethod
+    def _roll_back(conn: psycopg.Connection) -> None:
+        if not conn.closed and conn.pgconn.transaction_status != TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("ROLLBACK")
 
     def import_events(self, events: Sequence[Event]) -> None:
         self._check_writable("import")

@@ -78,6 +78,22 @@ class Writes:
             raise _write_error(conn, exc, "append") from exc
         return _results(batches, rows)
 
+    def append_pipelined(self, conn: psycopg.Connection, appends: Sequence[Sequence[StreamBatch]]
+                         ) -> list[dict[str, AppendResult]]:
+        """A group of unsigned appends (stores/group_commit.py) in one round trip: BEGIN, each
+        append, COMMIT, sent as one pipeline. Any error, an append's own included, aborts the
+        whole transaction (nothing is committed: the server skips the rest of the pipeline, its
+        COMMIT too) and is raised as is; the caller then runs the group with a savepoint per
+        append. Only an error without a SQLSTATE (the connection lost) leaves the outcome
+        unknown; the caller must not run such a group again."""
+        cursors = []
+        with conn.pipeline():
+            conn.execute("BEGIN")
+            for batches in appends:
+                cursors.append(conn.execute(self.append_sql, append_params(batches), prepare=True))
+            conn.execute("COMMIT")
+        return [_results(batches, cursor.fetchall()) for batches, cursor in zip(appends, cursors, strict=True)]
+
     def append_in_transaction(self, conn: psycopg.Connection, batches: Sequence[StreamBatch],
                               signer: Signer | None) -> dict[str, AppendResult]:
         """`append` as one request of a group commit: inside the caller's open transaction

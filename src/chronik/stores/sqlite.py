@@ -45,7 +45,7 @@ from chronik.stores.base import (
     replayed_result,
     text_haystack,
 )
-from chronik.stores.group_commit import GroupCommit, Request, run_each
+from chronik.stores.group_commit import GroupCommit, Regroup, Request, run_each, run_unguarded
 from chronik.stores.leases import DEFAULT_LEASE_WAIT_S, Lease, take_file_lease
 from chronik.stores.sql import EventQueries, SqlDialect, event_from_row
 
@@ -103,6 +103,10 @@ class SQLiteStore(Store):
         # Whether the current write transaction keeps the text index (sqlite_text.py): looked up
         # at the start of each one, under SQLite's write lock, so no writer misses the switch.
         self._text_indexed = False
+        # (position, hash) after the last append of the group being committed, so the next
+        # append of the same transaction need not read the head again. Touched only by the
+        # thread that commits (one at a time: GroupCommit); None outside a group transaction.
+        self._group_head: tuple[int, str] | None = None
         # Appends from this process's threads and tasks share commits (ADR 0012).
         self.group_commit: GroupCommit[sqlite3.Connection] = GroupCommit(self._run_group, path)
         try:
@@ -200,11 +204,23 @@ class SQLiteStore(Store):
         return self.group_commit.submit_future(lambda conn: self._append_locked(conn, batches, signer))
 
     def _run_group(self, requests: Sequence[Request]) -> list[Any]:
-        """One write transaction for a group of appends (stores/group_commit.py)."""
+        """One write transaction for a group of appends (stores/group_commit.py): without
+        savepoints, or, when an append failed after writing, again with one per append."""
         conn = self._connection()
+        try:
+            return self._group_transaction(conn, requests, guarded=False)
+        except Regroup:
+            return self._group_transaction(conn, requests, guarded=True)
+
+    def _group_transaction(self, conn: sqlite3.Connection, requests: Sequence[Request], guarded: bool) -> list[Any]:
         with sqlite_engine.write_transaction(conn, self.path, "append", "nothing was written"):
             self._text_indexed = sqlite_text.exists(conn)
-            return run_each(requests, lambda request: request(conn), conn.execute)
+            try:
+                if guarded:
+                    return run_each(requests, lambda request: request(conn), conn.execute)
+                return run_unguarded(requests, lambda request: request(conn), lambda: conn.total_changes)
+            finally:
+                self._group_head = None
 
     def _append_locked(self, conn: sqlite3.Connection, batches: Sequence[StreamBatch],
                        signer: Signer | None) -> dict[str, AppendResult]:
@@ -222,8 +238,11 @@ class SQLiteStore(Store):
         reject_partial_replay(results, [batch for batch, _ in fresh])
         if not fresh:
             return results
-        row = conn.execute(QUERIES.head_sql).fetchone()
-        last_position, prev = row if row else (self._sequence(conn), codec.GENESIS_HASH)
+        if self._group_head is not None:  # an earlier append of this transaction left it
+            last_position, prev = self._group_head
+        else:
+            row = conn.execute(QUERIES.head_sql).fetchone()
+            last_position, prev = row if row else (self._sequence(conn), codec.GENESIS_HASH)
         position = last_position + 1
         for batch, current in fresh:
             links = link_batch(batch.stream, batch.events, position, current + 1, prev, signer)
@@ -242,6 +261,9 @@ class SQLiteStore(Store):
             results[batch.stream] = AppendResult(links[0].position, last.position, last.version,
                                                  [p.id for p in batch.events])
             position, prev = last.position + 1, last.hash
+        # Set only once every write of this append is done: one that raises before leaves the
+        # head of the appends before it, which is what a rollback of it leaves too.
+        self._group_head = (position - 1, prev)
         return results
 
     def remove_events(self, positions: Sequence[int]) -> int:
