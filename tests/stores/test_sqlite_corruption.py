@@ -83,6 +83,19 @@ def test_a_truncated_file_is_an_integrity_error_when_opened_or_read(ledger_path,
         _read_everything(ledger_path, read_only)
 
 
+@pytest.mark.parametrize("read_only", [False, True], ids=["read-write", "read-only"])
+@pytest.mark.parametrize("keep", [1, 50, 99])
+def test_a_file_cut_inside_the_header_is_an_integrity_error_and_nothing_is_written(ledger_path, read_only, keep):
+    # SQLite reads a file too short for its 100-byte header as an empty database, without an
+    # error: the matrix (seed 441397776) saw a ledger cut to 1 byte read as "no ledger" (exit 1,
+    # no report), and an append started a new ledger over it.
+    os.truncate(ledger_path, keep)
+    with pytest.raises(IntegrityError, match="without a whole SQLite header|SQLite reports .* as corrupt") as caught:
+        open_store(sqlite_url(ledger_path), read_only=read_only)
+    assert caught.value.exit_code == 3
+    assert ledger_path.stat().st_size == keep and not Path(str(ledger_path) + "-wal").exists()
+
+
 def test_garbage_in_an_events_page_is_found_by_the_engine_check(ledger_path):
     page = _page_holding(ledger_path, b'"n":200,')
     _overwrite(ledger_path, page + 8, os.urandom(PAGE_BYTES - 8))

@@ -117,6 +117,7 @@ class SQLiteStore(Store):
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise environment_error(exc, "cannot create the folder of the ledger") from None
+                sqlite_schema.check_header(path)
                 self._applied_at_open = self._create_schema()
         except BaseException:
             self.close()
@@ -131,6 +132,7 @@ class SQLiteStore(Store):
             raise NotFound(f"no ledger at {self.path}; append creates one") from None
         except OSError as exc:
             raise environment_error(exc, "cannot read the ledger") from None
+        sqlite_schema.check_header(self.path)  # before SQLite opens (and may create files beside) it
         try:
             self._mode = sqlite_engine.read_only_mode(self.path, self.busy_timeout_ms)
             sqlite_schema.check_readable(self._connection(), self.path)

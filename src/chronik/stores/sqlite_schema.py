@@ -96,6 +96,10 @@ def has_text_index(conn: sqlite3.Connection) -> bool:
     return sqlite_text.available() and sqlite_text.exists(conn)
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SQLITE_HEADER_BYTES = 100
+
+
 def check_readable(conn: sqlite3.Connection, path: str) -> None:
     """A read-only open: the file must hold a chronik ledger this chronik can read."""
     if _version(conn, path) >= 1:
@@ -105,6 +109,23 @@ def check_readable(conn: sqlite3.Connection, path: str) -> None:
         # one that lost everything (cut to nothing), not a ledger with no events.
         raise IntegrityError(f"{path} is empty: a chronik ledger file never is (was it truncated?)")
     raise NotFound(f"no ledger at {path}: it is a SQLite file without chronik's tables")
+
+
+def check_header(path: str) -> None:
+    """A non-empty file must hold at least a whole SQLite header: SQLite may read a file too
+    short for one as an empty database, without an error, so a ledger cut to a few bytes would read as
+    no ledger, and a write would start a new one over what is left. (An empty file is SQLite's
+    way to ask for a new database: that one is created.)"""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(SQLITE_HEADER_BYTES)
+    except OSError:
+        return  # missing or unreadable: opening it says so, in the usual words
+    # A whole header that is not SQLite's is reported by SQLite itself ("file is not a database").
+    if 0 < len(header) < SQLITE_HEADER_BYTES:
+        raise IntegrityError(f"{path} holds {os.path.getsize(path)} byte(s) without a whole SQLite header "
+                             f"(100 bytes, starting {SQLITE_MAGIC!r}): a ledger file cut short or "
+                             f"overwritten; nothing was written to it")
 
 
 def _version(conn: sqlite3.Connection, path: str) -> int:
