@@ -148,3 +148,42 @@ def test_text_statements_are_not_prepared(url):
     with psycopg.connect(split_url(url)[0]) as fresh:
         default = fresh.execute("SHOW random_page_cost").fetchone()[0]
     assert planning == default  # the text reads' own setting ended with their transaction
+
+
+def _has_index(url: str) -> bool:
+    conninfo, options = split_url(url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
+                            (options["schema"], TRGM_INDEX)).fetchone() is not None
+
+
+def test_the_index_switches_off_for_a_bulk_import_and_on_after_it():
+    """`chronik db text-index off|on` on PostgreSQL (ADR 0018): off drops the GIN index, text
+    filters answer the same from the search_text column; on builds it over every event."""
+    from click.testing import CliRunner
+
+    from chronik.cli.main import cli
+
+    url = shared_server().schema_url("text_switch")
+    with chronik.open_ledger(url) as ledger:
+        for n, word in enumerate(["Straße", "grün", "straßenbahn", "Gruen"]):
+            ledger.append("note:1", [NewEvent("noted", {"n": n, "word": word})])
+    runner = CliRunner()
+    assert _has_index(url)
+    off = runner.invoke(cli, ["--ledger", url, "db", "text-index", "off", "--json"])
+    assert off.exit_code == 0 and '"changed":true' in off.output, off.output
+    assert not _has_index(url)
+    with chronik.open_ledger(url) as ledger:
+        ledger.store.import_events([])  # nothing to import is still fine without the index
+        found_without = [e.data["n"] for e in ledger.read_all(filter=Filter(text="STRASS"))]
+        ledger.append("note:2", [NewEvent("noted", {"n": 4, "word": "Strasse"})])
+        assert [e.data["n"] for e in ledger.read_all(filter=Filter(text="strass"))] == [4]
+    assert found_without == []  # "STRASS" is no substring of "straße" (ADR 0005: no casefold)
+    again = runner.invoke(cli, ["--ledger", url, "db", "text-index", "off", "--json"])
+    assert again.exit_code == 0 and '"changed":false' in again.output
+    on = runner.invoke(cli, ["--ledger", url, "db", "text-index", "on", "--json"])
+    assert on.exit_code == 0 and '"changed":true' in on.output, on.output
+    assert _has_index(url)
+    with chronik.open_ledger(url) as ledger:
+        assert [e.data["n"] for e in ledger.read_all(filter=Filter(text="straß"))] == [0, 2]
+        assert [e.data["n"] for e in ledger.read_all(filter=Filter(text="GRÜN"))] == [1]

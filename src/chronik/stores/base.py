@@ -293,11 +293,10 @@ class Store(abc.ABC):
         return []
 
     def set_text_index(self, enabled: bool) -> bool:
-        """Switch an optional text index on or off (SQLite, ADR 0013); whether anything changed.
-        Stores without a switchable index refuse."""
+        """Switch an optional text index on or off (SQLite and PostgreSQL, ADR 0013); whether
+        anything changed. Stores without a text index refuse."""
         raise ValidationError("text_index", f"{self.kind} ledgers have no text index to switch",
-                              "PostgreSQL ledgers always keep theirs; memory and JSON Lines ledgers "
-                              "answer text filters by scanning")
+                              "memory and JSON Lines ledgers answer text filters by scanning")
 
     def repair(self) -> list[StorageFinding]:
         """Repair what `check_storage` finds that can be repaired without losing a committed

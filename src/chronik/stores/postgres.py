@@ -300,6 +300,25 @@ class PostgresStore(Store):
     def ledger_id(self) -> str:
         return self._fetch(f"SELECT value FROM {self._s}.meta WHERE key = 'ledger_id'", ())[0][0]
 
+    def set_text_index(self, enabled: bool) -> bool:
+        """Switch the pg_trgm GIN index of `search_text` (ADR 0013) off (dropped) or on (built
+        over every event now; appends wait for the build); whether anything changed. The
+        `search_text` column stays either way, so text filters mean the same and only get
+        slower without the index. Off for a bulk import, on after it: building the index once
+        costs a fraction of maintaining it row by row (ADR 0018)."""
+        if not isinstance(enabled, bool):
+            raise ValidationError("enabled", f"{enabled!r} is not True or False", "pass True or False")
+        self._check_writable("switch the text index")
+        if self._version < postgres_schema.SEARCH_TEXT_VERSION:
+            raise ValidationError("text_index", f"schema {self.schema} predates the text index",
+                                  "run `chronik db upgrade` first")
+        with self._pool.connection() as conn:
+            try:
+                with conn.transaction():
+                    return postgres_schema.switch_text_index(conn, self.schema, enabled)
+            except psycopg.Error as exc:
+                raise translate(exc, "switching the text index failed; nothing changed") from exc
+
     def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple]:
         def run(conn: psycopg.Connection) -> list[tuple]:
             with conn.cursor(binary=True) as cur:

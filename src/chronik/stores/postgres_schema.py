@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 
 import psycopg
+from psycopg import sql
 
 from chronik.codec import HASH_TAG
-from chronik.errors import StorageError
+from chronik.errors import StorageError, ValidationError
 
 # Any key that stays fixed identifies chronik's migration lock among other advisory locks.
 MIGRATION_LOCK_KEY = 0x63_68_72_6F_6E_69_6B  # "chronik"
@@ -345,6 +346,32 @@ MIGRATIONS.append("""
     ANALYZE {s}.events (search_text);
     """)
 assert len(MIGRATIONS) == SEARCH_TEXT_VERSION
+
+
+TEXT_INDEX = "events_search_trgm"
+
+
+def switch_text_index(conn: psycopg.Connection, schema: str, enabled: bool) -> bool:
+    """Drop or build the GIN index of migration 5 (in the caller's transaction); whether the
+    index existed as asked already. Building needs pg_trgm, which migration 5 installed where
+    it could."""
+    s = f'"{schema}"'
+    exists = conn.execute("SELECT 1 FROM pg_indexes WHERE schemaname = %s AND indexname = %s",
+                          (schema, TEXT_INDEX)).fetchone() is not None
+    if exists == enabled:
+        return False
+    if not enabled:
+        conn.execute(f"DROP INDEX {s}.{TEXT_INDEX}")
+        return True
+    found = conn.execute("SELECT n.nspname FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace "
+                         "WHERE x.extname = 'pg_trgm'").fetchone()
+    if found is None:
+        raise ValidationError("text_index", "the pg_trgm extension is not installed in this database",
+                              "have an administrator run CREATE EXTENSION pg_trgm")
+    conn.execute(sql.SQL("CREATE INDEX {} ON {}.events USING gin (search_text {}.gin_trgm_ops)").format(
+        sql.Identifier(TEXT_INDEX), sql.Identifier(schema), sql.Identifier(found[0])))
+    conn.execute(f"ANALYZE {s}.events (search_text)")
+    return True
 
 
 def order_lock_key(schema: str) -> int:
