@@ -223,7 +223,8 @@ def test_read_only_runs_no_migration_and_refuses_writes_on_the_server_too():
     writer = open_store(url)
     append(writer)
     writer.close()
-    # As if written by a chronik before migration 4 (and 5, text search, which re-runs harmlessly).
+    # As if written by a chronik before migration 4 (5, text search, and 6, the one-trip signed
+    # append, re-run harmlessly).
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f"DELETE FROM {s}.schema_version WHERE version >= 4")
         conn.execute(f"DROP FUNCTION {s}.append_events_for_signing")

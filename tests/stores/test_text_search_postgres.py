@@ -111,12 +111,12 @@ def test_migration_5_creates_the_indexes_on_an_older_ledger(url):
     with chronik.open_ledger(older) as ledger:
         ledger.append("o:1", [NewEvent("noted", {"word": "before the index"})])
     with psycopg.connect(conninfo, autocommit=True) as conn:  # as written by a chronik before 5
-        conn.execute(f"DELETE FROM {s}.schema_version WHERE version = 5")
+        conn.execute(f"DELETE FROM {s}.schema_version WHERE version >= 5")
         conn.execute(f"ALTER TABLE {s}.events DROP COLUMN search_text")  # and its index
     with chronik.open_ledger(older, read_only=True) as reader:  # no migration: the ILIKE of each field
         assert [e.position for e in reader.read_all(filter=Filter(text="BEFORE THE"))] == [1]
     with chronik.open_ledger(older) as writer:
-        assert writer.store.upgrade().applied == [5]
+        assert writer.store.upgrade().applied[0] == 5  # then 6 and later, which re-run harmlessly
         assert [e.position for e in writer.read_all(filter=Filter(text="BEFORE THE"))] == [1]
         writer.append("o:2", [NewEvent("noted", {"word": "AFTER the index"})])
         assert [e.position for e in writer.read_all(filter=Filter(text="the index"))] == [1, 2]

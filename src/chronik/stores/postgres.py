@@ -201,10 +201,13 @@ class PostgresStore(Store):
     def _run_guarded(self, conn: psycopg.Connection,
                      requests: Sequence[tuple[Sequence[StreamBatch], Signer | None]]) -> list[Any]:
         try:
-            conn.execute("BEGIN")
-            outcomes = run_each(
-                requests, lambda request: self._writes.append_in_transaction(conn, *request), conn.execute)
-            conn.execute("COMMIT")
+            conn.execute("BEGIN", prepare=False)
+            # Transaction control is never prepared (psycopg prepares a statement on its 5th use):
+            # a prepared one skipped in an aborted transaction or pipeline would be remembered as
+            # prepared, and the next use fails with "prepared statement _pg3_N does not exist".
+            outcomes = run_each(requests, lambda request: self._writes.append_in_transaction(conn, *request),
+                                lambda sql: conn.execute(sql, prepare=False))
+            conn.execute("COMMIT", prepare=False)
         except BaseException as exc:
             self._roll_back(conn)
             if isinstance(exc, psycopg.Error):
@@ -216,7 +219,7 @@ class PostgresStore(Store):
     def _roll_back(conn: psycopg.Connection) -> None:
         if not conn.closed and conn.pgconn.transaction_status != TransactionStatus.IDLE:
             with contextlib.suppress(psycopg.Error):
-                conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK", prepare=False)
 
     def import_events(self, events: Sequence[Event]) -> None:
         self._check_writable("import")

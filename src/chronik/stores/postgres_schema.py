@@ -348,6 +348,57 @@ MIGRATIONS.append("""
 assert len(MIGRATIONS) == SEARCH_TEXT_VERSION
 
 
+# 6: a signed append in one round trip. The client links the chain itself from the head it
+# expects (the one its last append left), signs the hashes, and sends hashes and signatures with
+# the events; the server appends under the ordering lock as append_events does, computing its
+# own hashes, and takes the client's signatures only when its hashes are the client's. A
+# different head (another writer came first), another stream version or an idempotent retry
+# gives other hashes: CK003, the whole statement undone, and the client appends the
+# two-round-trip way (chronik.stores.postgres_writes). The key never leaves the client (ADR 0009).
+# The usual call (one stream, no caller-given ids) is append_events' own fast path, its rows
+# inserted with their signatures; any other call is append_events_for_signing, then the
+# signatures set in the same statement.
+SIGNED_APPEND_VERSION = 6
+_FUNCTION_HEAD = MIGRATIONS[0][MIGRATIONS[0].index("    CREATE FUNCTION {s}.append_events("):MIGRATIONS[0].index(_PASS_1)]
+_SIGNED_HEAD = (_FUNCTION_HEAD
+                .replace("CREATE FUNCTION {s}.append_events(", "CREATE OR REPLACE FUNCTION {s}.append_events_signed(", 1)
+                .replace("p_data text[], p_meta text[])", "p_data text[], p_meta text[],\n        p_hashes text[], p_sigs text[])", 1)
+                .replace("    DECLARE\n", "    DECLARE\n        appended record;\n        positions bigint[] := '{{}}';\n"
+                         "        hashes text[] := '{{}}';\n", 1))
+_HEAD_MOVED = """
+                RAISE EXCEPTION USING ERRCODE = 'CK003', MESSAGE = 'the head moved',
+                    DETAIL = 'the chain was linked from another head; nothing was written';"""
+_SIGNED_FAST_PATH = (_FAST_PATH
+                     .replace("AND NOT (true = ANY(p_given)) THEN",
+                              "AND NOT (true = ANY(p_given)) AND cardinality(p_sigs) = p_counts[1] THEN", 1)
+                     .replace("            INSERT INTO {s}.streams",
+                              "            IF out_hash IS DISTINCT FROM p_hashes THEN" + _HEAD_MOVED
+                              + "\n            END IF;\n            INSERT INTO {s}.streams", 1)
+                     .replace("data, meta, prev, hash)\n", "data, meta, prev, hash, sig)\n", 1)
+                     .replace("u.pr, u.h\n", "u.pr, u.h, u.sg\n", 1)
+                     .replace("out_prev, out_hash)\n                       WITH ORDINALITY AS u(t, i, tm, d, m, pr, h, g)",
+                              "out_prev, out_hash, p_sigs)\n                       WITH ORDINALITY AS u(t, i, tm, d, m, pr, h, sg, g)", 1))
+assert _SIGNED_HEAD.count("append_events_signed") == 1 and "p_sigs text[]" in _SIGNED_HEAD
+assert _SIGNED_FAST_PATH.count("CK003") == 1 and "u.sg" in _SIGNED_FAST_PATH and "AS u(t, i, tm, d, m, pr, h, sg, g)" in _SIGNED_FAST_PATH
+MIGRATIONS.append(_SIGNED_HEAD + _SIGNED_FAST_PATH + """
+        FOR appended IN SELECT * FROM {s}.append_events_for_signing(p_streams, p_expects, p_counts, p_types,
+                                                                     p_ids, p_given, p_times, p_data, p_meta) LOOP
+            positions := positions || appended.unsigned_positions;
+            hashes := hashes || appended.unsigned_hashes;
+            stream := appended.stream; first_position := appended.first_position;
+            last_position := appended.last_position; version := appended.version;
+            RETURN NEXT;
+        END LOOP;
+        IF hashes IS DISTINCT FROM p_hashes OR cardinality(p_sigs) <> cardinality(p_hashes) THEN""" + _HEAD_MOVED + """
+        END IF;
+        UPDATE {s}.events AS e SET sig = v.sig FROM unnest(positions, p_sigs) AS v(position, sig)
+         WHERE e.position = v.position;
+    END
+    $fn$;
+    """)
+assert len(MIGRATIONS) == SIGNED_APPEND_VERSION
+
+
 TEXT_INDEX = "events_search_trgm"
 
 

@@ -1,5 +1,5 @@
 """Writing to a PostgreSQL ledger: appends through the server-side `append_events` (one round
-trip; two with a signer), import by COPY, removal of archived events, auxiliary records.
+trip; with a signer one as well while the head this process expects holds, else two), import by COPY, removal of archived events, auxiliary records.
 
 Each method runs on a connection the store hands it (see postgres_pool.py for why that
 connection is known to be alive before anything is sent) and raises chronik's errors: a failed
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -21,7 +22,7 @@ from chronik import codec
 from chronik.errors import ConcurrencyError, DuplicateIdError, IntegrityError, StorageError
 from chronik.model import AppendResult, Event, Expect, Expectation, Head
 from chronik.stores import postgres_schema
-from chronik.stores.base import AuxChange, Signer, StreamBatch, check_import, check_removal_rows
+from chronik.stores.base import AuxChange, Signer, StreamBatch, check_import, check_removal_rows, link_batch
 from chronik.stores.postgres_pool import lost, translate
 
 # Events per COPY chunk built and sent at a time by import_events.
@@ -40,6 +41,11 @@ class Writes:
         self.append_sql = f"SELECT * FROM {s}.append_events({arguments})"
         # With a signer: the same append, returning each stream's unsigned hashes to sign.
         self.append_for_signing = f"SELECT * FROM {s}.append_events_for_signing({arguments})"
+        # With a signer and a head to link from: the events, their hashes and signatures at once.
+        self.append_signed = f"SELECT * FROM {s}.append_events_signed({arguments}, %s, %s)"
+        # The head and stream versions this process's last signed append left (None: unknown).
+        # Only a prediction: the server checks it (CK003), so a stale one costs a round trip.
+        self.expected: ExpectedHead | None = None
         self.set_sigs = (f"UPDATE {s}.events AS e SET sig = v.sig FROM unnest(%s::bigint[], %s::text[]) "
                          f"AS v(position, sig) WHERE e.position = v.position")
         self.head = f"SELECT position, hash FROM {s}.events ORDER BY position DESC LIMIT 1"
@@ -69,9 +75,15 @@ class Writes:
         params = append_params(batches)
         try:
             if signer is None:
+                self.expected = None
                 rows = conn.execute(self.append_sql, params, prepare=True).fetchall()
             else:
-                rows = self._append_signed(conn, params, signer)
+                at_once = self._append_signed_at_once(conn, batches, params, signer)
+                if at_once is None:
+                    rows = self._append_signed(conn, params, signer)
+                    self.expected = _expected_after(rows, self.expected)
+                else:
+                    rows = at_once
         except psycopg.Error as exc:
             if exc.sqlstate in ("CK001", "CK002"):
                 raise _raised(exc, batches) from None
@@ -86,18 +98,23 @@ class Writes:
         COMMIT too) and is raised as is; the caller then runs the group with a savepoint per
         append. Only an error without a SQLSTATE (the connection lost) leaves the outcome
         unknown; the caller must not run such a group again."""
+        self.expected = None
         cursors = []
         with conn.pipeline():
-            conn.execute("BEGIN")
+            conn.execute("BEGIN", prepare=False)
             for batches in appends:
-                cursors.append(conn.execute(self.append_sql, append_params(batches), prepare=True))
-            conn.execute("COMMIT")
+                # Not prepared: a statement aborted in a pipeline can leave psycopg's cache of
+                # prepared statements naming one the server never prepared ("prepared statement
+                # _pg3_N does not exist" on the next use, seen in the group commit contract test).
+                cursors.append(conn.execute(self.append_sql, append_params(batches), prepare=False))
+            conn.execute("COMMIT", prepare=False)
         return [_results(batches, cursor.fetchall()) for batches, cursor in zip(appends, cursors, strict=True)]
 
     def append_in_transaction(self, conn: psycopg.Connection, batches: Sequence[StreamBatch],
                               signer: Signer | None) -> dict[str, AppendResult]:
         """`append` as one request of a group commit: inside the caller's open transaction
         (and savepoint), which the caller commits; signatures are set in the same transaction."""
+        self.expected = None
         params = append_params(batches)
         try:
             if signer is None:
@@ -115,6 +132,36 @@ class Writes:
             raise _write_error(conn, exc, "append") from exc
         return _results(batches, rows)
 
+    def _append_signed_at_once(self, conn: psycopg.Connection, batches: Sequence[StreamBatch],
+                               params: tuple[str, ...], signer: Signer) -> list[tuple] | None:
+        """A signed append in one round trip (migration 6), linked and signed here from the head
+        the last signed append left; None when there is no such head to link from, or the
+        server found another (CK003: nothing was written), and the caller appends the
+        two-round-trip way."""
+        expected = self.expected
+        if expected is None or any(batch.stream not in expected.versions for batch in batches):
+            return None
+        position, prev = expected.position + 1, expected.hash
+        hashes, sigs = [], []
+        for batch in batches:
+            for link in link_batch(batch.stream, batch.events, position, expected.versions[batch.stream] + 1,
+                                   prev, signer):
+                hashes.append(link.hash)
+                sigs.append(link.sig or "")
+                position, prev = link.position + 1, link.hash
+        try:
+            rows = conn.execute(self.append_signed, (*params, _plain_array(hashes), _plain_array(sigs)),
+                                prepare=True).fetchall()
+        except psycopg.Error as exc:
+            self.expected = None
+            if exc.sqlstate == "CK003":
+                return None
+            raise
+        versions = dict(expected.versions)
+        versions.update((row[0], row[3]) for row in rows)
+        self.expected = ExpectedHead(position - 1, prev, _bounded(versions))
+        return rows
+
     def _append_signed(self, conn: psycopg.Connection, params: tuple[str, ...], signer: Signer) -> list[tuple]:
         """append_events computes the hashes server-side; the MACs are computed here, from the
         hashes it returns, and set before COMMIT in the same transaction (whose ordering lock
@@ -126,23 +173,24 @@ class Writes:
         (psycopg's transaction() block would sync after BEGIN and COMMIT too: five.)"""
         try:
             with conn.pipeline():
-                conn.execute("BEGIN")
+                conn.execute("BEGIN", prepare=False)
                 rows = conn.execute(self.append_for_signing, params, prepare=True).fetchall()
                 positions = [position for row in rows for position in row[4]]
                 if positions:
                     sigs = [signer(digest) for row in rows for digest in row[5]]
                     conn.execute(self.set_sigs, ("{" + ",".join(map(str, positions)) + "}", _plain_array(sigs)),
                                  prepare=True)
-                conn.execute("COMMIT")
+                conn.execute("COMMIT", prepare=False)
         except BaseException:
             if not conn.closed and conn.pgconn.transaction_status != TransactionStatus.IDLE:
                 with contextlib.suppress(psycopg.Error):
-                    conn.execute("ROLLBACK")
+                    conn.execute("ROLLBACK", prepare=False)
             raise
         return rows
 
     def import_events(self, conn: psycopg.Connection, events: Sequence[Event]) -> None:
         """COPY the events in, in one transaction under the ordering lock of append_events."""
+        self.expected = None
         streams = codec.encode_json(sorted({event.stream for event in events})).decode()
         try:
             with conn.transaction():
@@ -168,6 +216,7 @@ class Writes:
     def remove_events(self, conn: psycopg.Connection, positions: Sequence[int]) -> int:
         """DELETE the archived rows in one transaction; the streams table keeps each stream's
         version and the head (never removed) keeps the next position."""
+        self.expected = None
         doomed = sorted({int(p) for p in positions})
         try:
             with conn.transaction():
@@ -189,6 +238,34 @@ class Writes:
                     cur.executemany(self.aux_delete, deletes)
         except psycopg.Error as exc:
             raise _write_error(conn, exc, "writing auxiliary records") from exc
+
+
+# Stream versions remembered for the one-round-trip signed append, at most (the rest: two trips).
+MAX_EXPECTED_STREAMS = 10_000
+
+
+class ExpectedHead(NamedTuple):
+    position: int
+    hash: str
+    versions: dict[str, int]  # stream -> its version after the last signed append
+
+
+def _expected_after(rows: list[tuple], before: ExpectedHead | None) -> ExpectedHead | None:
+    """The head a two-round-trip signed append left, from its rows (stream, first, last, version,
+    unsigned positions, unsigned hashes); None when a stream was an idempotent retry (its
+    events may lie anywhere before the head)."""
+    if not rows or any(not row[4] for row in rows):
+        return None
+    last = max(rows, key=lambda row: row[4][-1])
+    versions = dict(before.versions) if before is not None else {}
+    versions.update((row[0], row[3]) for row in rows)
+    return ExpectedHead(last[4][-1], last[5][-1], _bounded(versions))
+
+
+def _bounded(versions: dict[str, int]) -> dict[str, int]:
+    if len(versions) <= MAX_EXPECTED_STREAMS:
+        return versions
+    return dict(list(versions.items())[-MAX_EXPECTED_STREAMS // 2:])  # the most recently updated
 
 
 def _results(batches: Sequence[StreamBatch], rows: list[tuple]) -> dict[str, AppendResult]:
