@@ -1,5 +1,6 @@
 """Writing to a PostgreSQL ledger: appends through the server-side `append_events` (one round
-trip; with a signer one as well while the head this process expects holds, else two), import by COPY, removal of archived events, auxiliary records.
+trip; with a signer one as well while the head this process expects holds, else two), groups of
+appends in one pipeline, import by COPY, removal of archived events, auxiliary records.
 
 Each method runs on a connection the store hands it (see postgres_pool.py for why that
 connection is known to be alive before anything is sent) and raises chronik's errors: a failed
