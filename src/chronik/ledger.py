@@ -296,8 +296,11 @@ def open_ledger(url: str | None = None, *, clock: Clock | None = None, limits: L
     and nothing is created). With `read_only`, nothing is created or modified
     (chronik.stores.open_store)."""
     if keyring is None:
-        from chronik.integrity.keys import keyring_from_environment
+        from chronik.integrity.keyring_location import keyring_configured
 
-        keyring = keyring_from_environment()
+        if keyring_configured():  # the keyring module only when there may be one (fast start)
+            from chronik.integrity.keys import keyring_from_environment
+
+            keyring = keyring_from_environment()
     return Ledger(open_store(resolve_url(url), read_only=read_only), clock=clock, limits=limits,
                   keyring=keyring)

@@ -32,13 +32,9 @@ import msgspec
 from chronik import codec
 from chronik.errors import ChronikError, NotFound, StorageError, ValidationError
 from chronik.fileio import REAL, os_reason, write_file_durably
+from chronik.integrity.keyring_location import DEFAULT_KEYS_FILE, ENV_KEYS, ENV_KEYS_FILE
 
 KEYRING_FORMAT = "chronik.keyring.v1"
-ENV_KEYS = "CHRONIK_KEYS"
-ENV_KEYS_FILE = "CHRONIK_KEYS_FILE"
-# The keyring every command and open_ledger() use when nothing names one and it exists: per user,
-# beside the default ledger (~/.chronik/ledger.db). Only `chronik keys new|rotate` create it.
-DEFAULT_KEYS_FILE = "~/.chronik/keys.json"
 KID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 SECRET_BYTES = 32
 MIN_SECRET_BYTES = 32

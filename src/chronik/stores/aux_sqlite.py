@@ -11,7 +11,6 @@ import os
 import sqlite3
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 
 from chronik.errors import StorageError
 from chronik.stores import sqlite_engine
@@ -101,7 +100,7 @@ class AuxDatabase:
                 return None
             return sqlite_engine.read_only_mode(self.path, self._busy_timeout_ms)
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         except OSError as exc:
             raise environment_error(exc, "cannot create the folder of the auxiliary records") from None
         conn = sqlite_engine.connect(self.path, "rw", self._busy_timeout_ms)

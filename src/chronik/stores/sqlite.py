@@ -19,7 +19,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chronik import codec
@@ -114,7 +113,7 @@ class SQLiteStore(Store):
                 self._open_read_only()
             else:
                 try:
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
                 except OSError as exc:
                     raise environment_error(exc, "cannot create the folder of the ledger") from None
                 sqlite_schema.check_header(path)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -30,6 +29,9 @@ from chronik.domains.extensions.timekeys import key_to_text, now_text
 from chronik.errors import ConcurrencyError
 from chronik.ledger import Ledger
 from chronik.model import Filter, NewEvent
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # Appends retry on a concurrent writer of the same stream (the status in meta must follow the
 # event before it); more than this many losses in a row is reported, not retried forever.
@@ -66,6 +68,8 @@ class LedgerBackend:
         self.ledger = ledger
 
     def log_dir(self) -> Path:
+        from pathlib import Path  # here, not at the top: `ext status` never needs it (fast start)
+
         path = self.ledger.store.path  # file stores: next to the ledger
         if path is not None:
             return Path(path).resolve().parent / "ext-logs"

@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
-import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,13 +37,13 @@ def process_start(pid: int) -> int | None:
 
 def runner_identity() -> dict[str, object]:
     pid = os.getpid()
-    return {"pid": pid, "host": socket.gethostname(), "start": process_start(pid)}
+    return {"pid": pid, "host": os.uname().nodename, "start": process_start(pid)}
 
 
 def runner_alive(runner: dict[str, object] | None) -> bool | None:
     """True/False for a runner on this host; None when unknown (no runner, another host)."""
     pid = runner.get("pid") if runner else None
-    if not runner or runner.get("host") != socket.gethostname() or not isinstance(pid, int):
+    if not runner or runner.get("host") != os.uname().nodename or not isinstance(pid, int):
         return None
     try:
         os.kill(pid, 0)
@@ -72,6 +70,8 @@ class Stopped(Exception):
 
 def run(argv: Sequence[str], log_path: Path, timeout_s: float | None = None) -> RunOutcome:
     """Run `argv`, all output to `log_path`; Ctrl-C or SIGTERM stop it and say so."""
+    import subprocess  # here: `ext status` imports this module to check runners, never to run one
+
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with open(log_path, "ab") as log:

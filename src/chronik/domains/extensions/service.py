@@ -13,8 +13,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
-from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -39,6 +38,9 @@ from chronik.domains.extensions.reducer import Record, Status
 from chronik.domains.extensions.timekeys import bound_from_text, now_text
 from chronik.errors import NotFound, ValidationError
 from chronik.ledger import Ledger
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 HIDDEN_STATES = ("removed",)
 OPERATIONS = ("install", "upgrade", "remove")
