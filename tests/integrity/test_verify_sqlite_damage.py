@@ -10,7 +10,8 @@ or crashing on, one regression test each, through the CLI on real damaged files:
 - a commit torn by a crash (the writer killed between the commit frame's header and its page,
   seen in CI's kill -9 test): reported as a lost commit (`wal_unread`, "committed transactions
   lost"). It was never acknowledged: it is now a torn tail, as in a JSON Lines ledger, and
-  `chronik repair` moves it to a quarantine file.
+  `chronik repair` moves it to a quarantine file; lost commits are refused by repair before
+  anything opens the ledger for writing (a write connection deleted the -wal on close).
 """
 
 from __future__ import annotations
@@ -169,8 +170,14 @@ def test_two_unread_commits_are_never_taken_for_a_crash(tmp_path):
     [finding] = wal_findings(str(path))
     assert finding.code == "wal_unread"
     env = {k: v for k, v in os.environ.items() if k not in ("CHRONIK_KEYS", "CHRONIK_KEYS_FILE", "CHRONIK_URL")}
-    subprocess.run([CHRONIK, "--ledger", str(path), "repair"], capture_output=True, text=True, env=env, timeout=60)
-    assert list(path.parent.glob("*.quarantine-*")) == []  # repair moves no evidence of lost commits
+    before = wal.read_bytes()
+    refused = subprocess.run([CHRONIK, "--ledger", str(path), "repair"], capture_output=True, text=True,
+                             env=env, timeout=60)
+    # Refused before anything opened the ledger for writing: a write connection would have
+    # checkpointed what SQLite reads and deleted the -wal, and the lost commits with it.
+    assert refused.returncode == 3 and "not repaired, nothing written" in refused.stderr, refused.stderr
+    assert "wal_unread" in refused.stderr
+    assert wal.read_bytes() == before and list(path.parent.glob("*.quarantine-*")) == []
 
 
 def test_a_damaged_wal_header_is_a_failed_storage_check(tmp_path):

@@ -13,8 +13,12 @@ import logging
 
 import click
 
+from chronik.cli.inputs import rename_field
 from chronik.cli.output import print_text, write_json_line
 from chronik.cli.state import cli_state, json_option
+from chronik.errors import ValidationError
+from chronik.integrity.repair import repair_storage
+from chronik.stores import resolve_url
 
 
 @click.command()
@@ -23,13 +27,18 @@ def repair(json_output: bool) -> None:
     """Repair a torn tail left by a crash, moving the torn bytes to a quarantine file.
 
     Run `chronik verify` first: it reports a torn tail (exit 3) without touching the file.
-    Repair never destroys bytes: what it cuts from a JSON Lines ledger is saved as
-    <ledger file>.quarantine-<UTC time>, named below. The first write after a crash repairs
-    the same way. Prints "nothing to repair" when the ledger needs nothing.
+    Repair never destroys bytes: what it cuts (from a JSON Lines ledger, or a SQLite -wal) is
+    saved as <file>.quarantine-<UTC time>, named below. The first write after a crash repairs
+    the same way. Prints "nothing to repair" when the ledger needs nothing. Other damage (lost
+    -wal commits, corrupt pages) is refused with exit 3 before anything writes to the ledger,
+    so the evidence stays as it is.
     """
-    with cli_state().open_ledger(must_exist=True) as ledger, _repairs_not_logged():
-        repaired = ledger.store.repair()
-        url = ledger.url
+    url = resolve_url(cli_state().ledger_url)
+    with _repairs_not_logged():
+        try:
+            repaired = repair_storage(url)
+        except ValidationError as error:
+            raise rename_field(error, {"url": "--ledger"}) from None
     if json_output:
         write_json_line({"url": url, "repaired": repaired})
         return
