@@ -51,18 +51,35 @@ def _values(conn: sqlite3.Connection) -> list[str]:
 def test_a_request_that_wrote_nothing_fails_alone_without_savepoints(conn):
     conn.execute("BEGIN")
     outcomes = run_unguarded([_insert("a"), _refuse_before_writing, _insert("b")], lambda request: request(conn),
-                             lambda: conn.total_changes)
+                             lambda: conn.total_changes,
+                             lambda: conn.in_transaction)
     conn.execute("COMMIT")
     assert outcomes[0] == "a" and outcomes[2] == "b"
     assert isinstance(outcomes[1], Failed) and isinstance(outcomes[1].error, Refused)
     assert _values(conn) == ["a", "b"]
 
 
+def _end_the_transaction(conn: sqlite3.Connection) -> str:
+    conn.execute("ROLLBACK")  # as SQLite does by itself after some I/O errors
+    raise sqlite3.OperationalError("disk I/O error")
+
+
+def test_an_error_that_ended_the_transaction_stops_the_group(conn):
+    # The requests after it would otherwise run in autocommit mode, each statement committed on
+    # its own, while the group is reported as failed.
+    conn.execute("BEGIN")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        run_unguarded([_insert("a"), _end_the_transaction, _insert("b")], lambda request: request(conn),
+                      lambda: conn.total_changes, lambda: conn.in_transaction)
+    assert not conn.in_transaction and _values(conn) == []
+
+
 def test_a_request_that_failed_after_writing_makes_the_group_run_again_with_savepoints(conn):
     requests = [_insert("a"), _refuse_after_writing, _insert("b")]
     conn.execute("BEGIN")
     with pytest.raises(Regroup):
-        run_unguarded(requests, lambda request: request(conn), lambda: conn.total_changes)
+        run_unguarded(requests, lambda request: request(conn), lambda: conn.total_changes,
+                             lambda: conn.in_transaction)
     conn.execute("ROLLBACK")
     assert _values(conn) == []
     conn.execute("BEGIN")

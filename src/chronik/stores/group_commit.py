@@ -181,12 +181,14 @@ class Regroup(Exception):
 
 
 def run_unguarded(requests: Sequence[Request], run_one: Callable[[Request], Any],
-                  writes: Callable[[], int]) -> list[Any]:
+                  writes: Callable[[], int], in_transaction: Callable[[], bool]) -> list[Any]:
     """Run `requests` with `run_one` in the open transaction, without savepoints. `writes()`
     counts the rows written on the transaction's connection so far: a request that raises with
     the count unchanged wrote nothing and is kept as `Failed`; one that raises after writing
-    raises Regroup (the caller rolls back and runs the group with `run_each`). A single request's
-    error is raised as is: it rolls back a transaction that holds nothing else."""
+    raises Regroup (the caller rolls back and runs the group with `run_each`). An error that
+    ended the transaction itself (`in_transaction()` false: SQLite rolls back on its own after
+    some I/O errors) is raised as is: the requests after it must not run outside a transaction.
+    A single request's error is raised as is: it rolls back a transaction that holds nothing else."""
     if len(requests) == 1:
         return [run_one(requests[0])]
     outcomes: list[Any] = []
@@ -195,6 +197,8 @@ def run_unguarded(requests: Sequence[Request], run_one: Callable[[Request], Any]
         try:
             outcomes.append(run_one(request))
         except Exception as exc:
+            if not in_transaction():
+                raise
             if writes() != before:
                 raise Regroup() from exc
             outcomes.append(Failed(exc))

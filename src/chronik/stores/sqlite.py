@@ -219,7 +219,8 @@ class SQLiteStore(Store):
             try:
                 if guarded:
                     return run_each(requests, lambda request: request(conn), conn.execute)
-                return run_unguarded(requests, lambda request: request(conn), lambda: conn.total_changes)
+                return run_unguarded(requests, lambda request: request(conn), lambda: conn.total_changes,
+                                     lambda: conn.in_transaction)
             finally:
                 self._group_head = None
 
