@@ -74,10 +74,11 @@ def check_category(category: Any, field: str) -> str:
 def check_expect(expect: Any, field: str) -> Expectation:
     if isinstance(expect, Expect):
         return expect
-    if isinstance(expect, int) and not isinstance(expect, bool) and expect >= 0:
+    # A version beyond 64 bits was a ConcurrencyError on SQLite and a StorageError on PostgreSQL.
+    if isinstance(expect, int) and not isinstance(expect, bool) and 0 <= expect <= MAX_COUNT:
         return expect
     raise ValidationError(field, f"{expect!r} is not an expectation",
-                          "use Expect.ANY, Expect.NO_STREAM, Expect.EXISTS or a version >= 0")
+                          f"use Expect.ANY, Expect.NO_STREAM, Expect.EXISTS or a version from 0 to {MAX_COUNT}")
 
 
 # ---------------------------------------------------------------- filters

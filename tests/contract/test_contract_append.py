@@ -77,6 +77,18 @@ def test_conflicts_on_a_stream_at_version_2(ledger, store_state, expect):
     assert ledger.append("order:1", [ev()], expect=2).version == 3
 
 
+@pytest.mark.parametrize("expect", [2**63, 20676776556979411746816, -1])
+def test_an_expected_version_beyond_64_bits_is_invalid_input_on_every_store(ledger, store_state, expect):
+    # Was a ConcurrencyError on SQLite and a StorageError ("out of range for type bigint") on
+    # PostgreSQL: the same call must fail the same way everywhere, naming the field.
+    ledger.append("order:1", [ev()])
+    before = store_state(ledger)
+    with pytest.raises(ValidationError) as caught:
+        ledger.append("order:1", [ev()], expect=expect)
+    assert caught.value.field == "order:1.expect" and "from 0 to 9223372036854775807" in str(caught.value)
+    assert store_state(ledger) == before
+
+
 def test_concurrency_error_is_a_chronik_error_with_a_readable_message(ledger):
     ledger.append("order:1", [ev()])
     with pytest.raises(ConcurrencyError) as caught:
