@@ -5,6 +5,7 @@ document (status documented, content type, body schema). The endless live stream
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -44,8 +45,8 @@ def operations(schema):
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_the_api_keeps_to_its_openapi_document(api_server, mode):
-    run_seed = random.randrange(2**32)
-    print(f"hypothesis seed: {run_seed}")
+    run_seed = int(os.environ.get("CHRONIK_TEST_SEED") or random.randrange(2**32))
+    print(f"hypothesis seed: {run_seed} (CHRONIK_TEST_SEED={run_seed} replays it)")
     schema = schemathesis.openapi.from_url(api_server.base_url + "/openapi.json")
     tested = []
     for operation in operations(schema):
