@@ -78,10 +78,15 @@ def _events(path: Path) -> int:
         ledger.close()
 
 
-def _verify(path: Path) -> tuple[int, dict, str]:
+def _chronik(path: Path, *args: str) -> subprocess.CompletedProcess:
+    """`chronik --ledger PATH ARGS...` as a process, with no keyring or ledger from the environment."""
     env = {k: v for k, v in os.environ.items() if k not in ("CHRONIK_KEYS", "CHRONIK_KEYS_FILE", "CHRONIK_URL")}
-    result = subprocess.run([CHRONIK, "--ledger", str(path), "verify", "--json"], capture_output=True,
-                            text=True, env=env, timeout=60)
+    return subprocess.run([CHRONIK, "--ledger", str(path), *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+def _verify(path: Path) -> tuple[int, dict, str]:
+    result = _chronik(path, "verify", "--json")
     assert "Traceback" not in result.stderr, result.stderr
     return result.returncode, json.loads(result.stdout), result.stderr
 
@@ -143,9 +148,7 @@ def test_a_commit_torn_by_a_crash_is_a_torn_tail_and_repair_quarantines_it(tmp_p
         scan = scan_wal(file, PAGE)
     assert scan.torn_commit and scan.unread_commits == 1
 
-    env = {k: v for k, v in os.environ.items() if k not in ("CHRONIK_KEYS", "CHRONIK_KEYS_FILE", "CHRONIK_URL")}
-    repaired = subprocess.run([CHRONIK, "--ledger", str(path), "repair"], capture_output=True, text=True,
-                              env=env, timeout=60)
+    repaired = _chronik(path, "repair")
     assert repaired.returncode == 0, repaired.stderr
     [quarantine] = list(path.parent.glob("ledger.db-wal.quarantine-*"))
     assert quarantine.read_bytes().endswith(torn_frame) and str(quarantine) in repaired.stdout + repaired.stderr
@@ -169,10 +172,8 @@ def test_two_unread_commits_are_never_taken_for_a_crash(tmp_path):
     assert scan.unread_commits == 2 and not scan.torn_commit
     [finding] = wal_findings(str(path))
     assert finding.code == "wal_unread"
-    env = {k: v for k, v in os.environ.items() if k not in ("CHRONIK_KEYS", "CHRONIK_KEYS_FILE", "CHRONIK_URL")}
     before = wal.read_bytes()
-    refused = subprocess.run([CHRONIK, "--ledger", str(path), "repair"], capture_output=True, text=True,
-                             env=env, timeout=60)
+    refused = _chronik(path, "repair")
     # Refused before anything opened the ledger for writing: a write connection would have
     # checkpointed what SQLite reads and deleted the -wal, and the lost commits with it.
     assert refused.returncode == 3 and "not repaired, nothing written" in refused.stderr, refused.stderr

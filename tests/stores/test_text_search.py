@@ -49,17 +49,19 @@ def scanned(events: list[chronik.Event], needle: str) -> list[int]:
 
 
 @st.composite
-def ledger_and_needles(draw: st.DrawFn) -> tuple[list[NewEvent], list[str]]:
-    events = draw(st.lists(event, min_size=1, max_size=12))
-    needles = draw(st.lists(text, max_size=4))
-    for _ in range(draw(st.integers(0, 6))):
-        # A piece of an event's haystack (fields joined by NUL, as the definition does), in
-        # another case: a needle that matches, or nearly does.
+def ledger_and_needles(draw: st.DrawFn, separator: str = "\x00", max_events: int = 12, max_needles: int = 4,
+                       max_pieces: int = 6, max_piece: int = 12) -> tuple[list[NewEvent], list[str]]:
+    events = draw(st.lists(event, min_size=1, max_size=max_events))
+    needles = draw(st.lists(text, max_size=max_needles))
+    for _ in range(draw(st.integers(0, max_pieces))):
+        # A piece of an event's haystack (fields joined by `separator`: NUL, as the definition
+        # does, or what a store joins them with), in another case: a needle that matches, or
+        # nearly does, and one across two fields that must still not match.
         chosen = draw(st.sampled_from(events))
-        haystack = (f"{chosen.type}\x00{codec.encode_json(chosen.data).decode()}\x00"
+        haystack = (f"{chosen.type}{separator}{codec.encode_json(chosen.data).decode()}{separator}"
                     f"{codec.encode_json(chosen.meta).decode()}")
         start = draw(st.integers(0, len(haystack)))
-        piece = haystack[start:start + draw(st.integers(1, 12))]
+        piece = haystack[start:start + draw(st.integers(1, max_piece))]
         needles.append(draw(st.sampled_from(CASES))(piece))
     return events, needles
 

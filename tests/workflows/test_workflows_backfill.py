@@ -12,21 +12,15 @@ import random
 import uuid
 
 import psycopg
-from click.testing import CliRunner
 from psycopg.types.json import Jsonb
-from workflow_testing import legacy_rows, spoil
+from workflow_testing import create_legacy_table, legacy_rows, run, spoil, table_source
 
 import chronik
-from chronik.cli.main import cli
 from chronik.domains.workflows import service
 
 from support.postgres_server import shared_server
 
 SEED = int(os.environ.get("CHRONIK_TEST_SEED") or random.SystemRandom().randrange(2**32))
-
-
-def run(ledger, *args):
-    return CliRunner().invoke(cli, ["--ledger", ledger, "workflow", *args], catch_exceptions=False)
 
 
 def test_backfill_of_1000_workflows_from_json(tmp_path):
@@ -102,9 +96,7 @@ def test_backfill_from_a_postgresql_table(tmp_path):
     table = f"workflow_state_{uuid.uuid4().hex[:8]}"
     url = shared_server().url
     with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(f"CREATE TABLE {table} (workflow_id text PRIMARY KEY, workflow_name text, status text, "
-                           "current_step text, steps_completed jsonb, started_at timestamp, updated_at timestamp, "
-                           "parent_workflow_id text, error text, cancelled_by text)")
+        create_legacy_table(connection, table)
         try:
             with connection.cursor() as cursor:
                 cursor.executemany(
@@ -112,7 +104,7 @@ def test_backfill_from_a_postgresql_table(tmp_path):
                     [(r["workflow_id"], r["workflow_name"], r["status"], r["current_step"], Jsonb(r["steps_completed"]),
                       r["started_at"] if r["started_at"] != "not a time" else None, r["updated_at"],
                       r["parent_workflow_id"], r.get("error"), r.get("cancelled_by")) for r in rows])
-            source = f"{url}{'&' if '?' in url else '?'}table={table}"
+            source = table_source(url, table)
             ledger = str(tmp_path / "ledger.db")
             first = run(ledger, "backfill", "--from", source, "--all", "--json")
             summary = json.loads(first.stdout.splitlines()[-1])

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
+from workflow_testing import run
 
 import chronik
-from chronik.cli.main import cli
 
 DEFINITION = """name = "release"
 [[steps]]
@@ -20,10 +19,6 @@ gate = true
 [[steps]]
 id = "deploy"
 """
-
-
-def run(ledger, *args):
-    return CliRunner().invoke(cli, ["--ledger", ledger, "workflow", *args], catch_exceptions=False)
 
 
 def test_a_workflow_through_the_cli(tmp_path):

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 from psycopg.types.json import Jsonb
-from workflow_testing import RELEASE, legacy_rows
+from workflow_testing import RELEASE, create_legacy_table, legacy_rows, run, table_source
 
 import chronik
 from chronik.cli.main import cli
@@ -30,10 +30,6 @@ from chronik.errors import StorageError
 from support.postgres_server import shared_server
 
 SEED = int(os.environ.get("CHRONIK_TEST_SEED") or random.SystemRandom().randrange(2**32))
-
-
-def run(ledger, *args):
-    return CliRunner().invoke(cli, ["--ledger", ledger, "workflow", *args], catch_exceptions=False)
 
 
 def _ledger_with_history(tmp_path, count=200):
@@ -100,12 +96,10 @@ def test_a_postgresql_mirror_matches_the_ledger(tmp_path, shape):
     ledger, workflows = _ledger_with_history(tmp_path, count=100)
     table = f"workflow_state_{uuid.uuid4().hex[:8]}"
     url = shared_server().url
-    target = f"{url}{'&' if '?' in url else '?'}table={table}"
+    target = table_source(url, table)
     with psycopg.connect(url, autocommit=True) as connection:
         if shape == "legacy":  # the original's table: naive times, no reason or approver columns
-            connection.execute(f"CREATE TABLE {table} (workflow_id text PRIMARY KEY, workflow_name text, "
-                               "status text, current_step text, steps_completed jsonb, started_at timestamp, "
-                               "updated_at timestamp, parent_workflow_id text, error text, cancelled_by text)")
+            create_legacy_table(connection, table)
             connection.execute(f"INSERT INTO {table} (workflow_id, status, steps_completed) VALUES "
                                "('live-done', 'running', %s)", [Jsonb([])])  # a stale row, updated in place
         try:

@@ -70,3 +70,24 @@ def spoil(rows: list[dict]) -> dict[str, str]:
         change(row)
         spoiled[row["workflow_id"]] = field
     return spoiled
+
+
+def run(ledger: str, *args: str):
+    """`chronik --ledger LEDGER workflow ARGS...` through click's test runner."""
+    from click.testing import CliRunner
+
+    from chronik.cli.main import cli
+
+    return CliRunner().invoke(cli, ["--ledger", ledger, "workflow", *args], catch_exceptions=False)
+
+
+def create_legacy_table(connection, table: str) -> None:
+    """The original's workflow_state table: naive timestamps, no reason or approver columns."""
+    connection.execute(f"CREATE TABLE {table} (workflow_id text PRIMARY KEY, workflow_name text, status text, "
+                       "current_step text, steps_completed jsonb, started_at timestamp, updated_at timestamp, "
+                       "parent_workflow_id text, error text, cancelled_by text)")
+
+
+def table_source(url: str, table: str) -> str:
+    """The `postgresql://...?table=NAME` a backfill, shadow or mirror is given."""
+    return f"{url}{'&' if '?' in url else '?'}table={table}"

@@ -20,7 +20,6 @@ import, removal, aux writes), postgres_schema.py (migrations and the append func
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 import time
@@ -28,7 +27,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg.pq import TransactionStatus
 
 from chronik.errors import NotFound, StorageError, ValidationError
 from chronik.model import AppendResult, Event, Head, StreamInfo
@@ -46,7 +44,7 @@ from chronik.stores.base import (
 from chronik.stores.group_commit import GroupCommit, run_each
 from chronik.stores.leases import DEFAULT_LEASE_WAIT_S, Lease
 from chronik.stores.postgres_lease import take_lease
-from chronik.stores.postgres_pool import Listeners, Pool, redact, split_url, translate
+from chronik.stores.postgres_pool import Listeners, Pool, redact, roll_back, split_url, translate
 from chronik.stores.postgres_writes import Writes
 from chronik.stores.sql import EventQueries, SqlDialect
 
@@ -193,7 +191,7 @@ class PostgresStore(Store):
                 try:
                     return list(self._writes.append_pipelined(conn, [batches for batches, _ in requests]))
                 except psycopg.Error as exc:
-                    self._roll_back(conn)
+                    roll_back(conn)
                     if conn.closed or exc.sqlstate is None:  # the COMMIT's fate is unknown: never run it twice
                         raise translate(exc, "append failed; whether it was written is unknown") from exc
             return self._run_guarded(conn, requests)
@@ -209,17 +207,11 @@ class PostgresStore(Store):
                                 lambda sql: conn.execute(sql, prepare=False))
             conn.execute("COMMIT", prepare=False)
         except BaseException as exc:
-            self._roll_back(conn)
+            roll_back(conn)
             if isinstance(exc, psycopg.Error):
                 raise translate(exc, "append failed; nothing was written") from exc
             raise
         return outcomes
-
-    @staticmethod
-    def _roll_back(conn: psycopg.Connection) -> None:
-        if not conn.closed and conn.pgconn.transaction_status != TransactionStatus.IDLE:
-            with contextlib.suppress(psycopg.Error):
-                conn.execute("ROLLBACK", prepare=False)
 
     def import_events(self, events: Sequence[Event]) -> None:
         self._check_writable("import")

@@ -92,6 +92,14 @@ def translate(exc: psycopg.Error, context: str, unknown: str | None = None) -> S
     return StorageError(f"{context}: {one_line(exc)}")
 
 
+def roll_back(conn: psycopg.Connection) -> None:
+    """End a transaction left open by an error (ROLLBACK, never prepared); the original error is
+    the one to report, so a failing ROLLBACK is ignored."""
+    if not conn.closed and conn.pgconn.transaction_status != TransactionStatus.IDLE:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("ROLLBACK", prepare=False)
+
+
 def lost(conn: psycopg.Connection, exc: psycopg.Error) -> bool:
     """The error was the connection going away (not the statement failing on a live one)."""
     return isinstance(exc, psycopg.OperationalError) and (conn.closed or conn.broken)

@@ -10,21 +10,19 @@ write unknown, and the error says so.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.copy import QueuedLibpqWriter
-from psycopg.pq import TransactionStatus
 
 from chronik import codec
 from chronik.errors import ConcurrencyError, DuplicateIdError, IntegrityError, StorageError
 from chronik.model import AppendResult, Event, Expect, Expectation, Head
 from chronik.stores import postgres_schema
 from chronik.stores.base import AuxChange, Signer, StreamBatch, check_import, check_removal_rows, link_batch
-from chronik.stores.postgres_pool import lost, translate
+from chronik.stores.postgres_pool import lost, roll_back, translate
 
 # Events per COPY chunk built and sent at a time by import_events.
 COPY_CHUNK_EVENTS = 1_000
@@ -158,9 +156,10 @@ class Writes:
             if exc.sqlstate == "CK003":
                 return None
             raise
-        versions = dict(expected.versions)
-        versions.update((row[0], row[3]) for row in rows)
-        self.expected = ExpectedHead(position - 1, prev, _bounded(versions))
+        # In place: appends reach this one at a time (the group commit), and copying up to
+        # MAX_EXPECTED_STREAMS versions per append would cost more than the round trip saved.
+        expected.versions.update((row[0], row[3]) for row in rows)
+        self.expected = ExpectedHead(position - 1, prev, _bounded(expected.versions))
         return rows
 
     def _append_signed(self, conn: psycopg.Connection, params: tuple[str, ...], signer: Signer) -> list[tuple]:
@@ -183,9 +182,7 @@ class Writes:
                                  prepare=True)
                 conn.execute("COMMIT", prepare=False)
         except BaseException:
-            if not conn.closed and conn.pgconn.transaction_status != TransactionStatus.IDLE:
-                with contextlib.suppress(psycopg.Error):
-                    conn.execute("ROLLBACK", prepare=False)
+            roll_back(conn)
             raise
         return rows
 
@@ -258,7 +255,7 @@ def _expected_after(rows: list[tuple], before: ExpectedHead | None) -> ExpectedH
     if not rows or any(not row[4] for row in rows):
         return None
     last = max(rows, key=lambda row: row[4][-1])
-    versions = dict(before.versions) if before is not None else {}
+    versions = before.versions if before is not None else {}
     versions.update((row[0], row[3]) for row in rows)
     return ExpectedHead(last[4][-1], last[5][-1], _bounded(versions))
 
